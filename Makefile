@@ -1,0 +1,173 @@
+# weatherman-lora: the map. `make` alone lists every verb.
+# Long steps hang off stamp files in .stamps/ that depend on their real inputs (config,
+# requirements, the task module): editing an input reruns the step, deleting a stamp reruns it,
+# and a second run of a finished verb does nothing. GNU Make 3.81-safe (macOS): no .ONESHELL.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+# ----------------------------------------------------------------------------- variables
+UNAME_S := $(shell uname -s)
+UNAME_M := $(shell uname -m)
+# This machine's profile: m4 on Apple Silicon, h100 where nvidia-smi exists, else cpu.
+ifeq ($(UNAME_S)-$(UNAME_M),Darwin-arm64)
+  DEFAULT_ENV := m4
+else ifneq ($(shell command -v nvidia-smi 2>/dev/null),)
+  DEFAULT_ENV := h100
+else
+  DEFAULT_ENV := cpu
+endif
+ENV ?= $(DEFAULT_ENV)
+CONFIG ?= configs/training_config_$(ENV).yaml
+DATA ?= data/processed/train.jsonl
+GPUS ?= 1
+DETACH ?= 0
+ADAPTER ?=
+
+STAMPS := .stamps
+CONDA_ENV_NAME := weatherman-lora
+# The conda env's python, found without running conda (which takes a second or more).
+CONDA_BASE := $(if $(CONDA_EXE),$(patsubst %/,%,$(dir $(patsubst %/,%,$(dir $(CONDA_EXE))))),)
+CONDA_ENV_PY := $(wildcard $(CONDA_BASE)/envs/$(CONDA_ENV_NAME)/bin/python /workspace/miniconda3/envs/$(CONDA_ENV_NAME)/bin/python /opt/conda/envs/$(CONDA_ENV_NAME)/bin/python $(HOME)/miniconda3/envs/$(CONDA_ENV_NAME)/bin/python)
+# Python for the tasks: the Mac venv, the pod's conda env, the CI/CPU venv, else the system one.
+PY ?= $(firstword $(wildcard .venv-local/bin/python) $(CONDA_ENV_PY) $(wildcard .venv/bin/python) python3)
+export PYTHONDONTWRITEBYTECODE := 1
+export PYTHONUNBUFFERED := 1
+
+CONFIG_SCHEMA := configs/training_config.schema.json
+CONFIG_KEY := $(subst /,_,$(CONFIG))
+DATA_KEY := $(subst /,_,$(DATA))
+DATA_FINAL := data/synthetic/final_train.jsonl data/synthetic/final_validation.jsonl
+DATA_METADATA := data/synthetic/merge_metadata.json
+DATA_SOURCES := tasks/generate_data.py tasks/gazetteer.py tasks/personas.py tasks/weather.py configs/tools.json
+
+# ----------------------------------------------------------------------------- help
+.PHONY: help
+help: ## print every verb with one line each
+	@echo "weatherman-lora: LoRA fine-tuning of Mistral-7B-Instruct-v0.2 for weather tool calls with personality"
+	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path]"
+	@echo "this machine: ENV=$(ENV) CONFIG=$(CONFIG) PY=$(PY)"
+	@echo
+	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## (.*)$$/\1|\2/' | \
+		awk -F'|' '{ printf "  %-14s %s\n", $$1, $$2 }'
+
+$(STAMPS) logs adapters data/processed:
+	@mkdir -p $@
+
+# ----------------------------------------------------------------------------- configs and data
+.PHONY: validate
+validate: $(STAMPS)/validate-$(CONFIG_KEY).stamp ## validate a training config, every error at once (CONFIG=path)
+
+# $(wildcard ...) so that a missing config reaches the validator, which names it and the fix.
+$(STAMPS)/validate-$(CONFIG_KEY).stamp: $(wildcard $(CONFIG)) $(CONFIG_SCHEMA) tasks/config.py | $(STAMPS)
+	$(PY) -m tasks.config --config $(CONFIG)
+	@touch $@
+
+.PHONY: data
+data: $(DATA_METADATA) ## generate the 16,000-conversation dataset, validate it, report token statistics
+
+# merge_metadata.json is written last, after both data files: it stands for all three.
+$(DATA_METADATA): $(DATA_SOURCES) tasks/chat.py configs/chat_template.jinja
+	$(PY) -m tasks.generate_data
+
+.PHONY: validate-data
+validate-data: $(STAMPS)/validate-data-$(DATA_KEY).stamp ## validate a JSONL data file against the data contract (DATA=path)
+
+$(STAMPS)/validate-data-$(DATA_KEY).stamp: $(wildcard $(DATA)) tasks/validate_data.py configs/tools.json | $(STAMPS)
+	$(PY) -m tasks.validate_data --data $(DATA)
+	@touch $@
+
+# data/processed/{train,val}.jsonl link to the final files.
+$(STAMPS)/data-links.stamp: $(DATA_METADATA) tasks/link_data.py | $(STAMPS)
+	$(PY) -m tasks.link_data
+	@touch $@
+
+# ----------------------------------------------------------------------------- training
+# Everything a training start needs, through stamps: fast when nothing changed.
+_TRAIN_READY := $(STAMPS)/validate-$(CONFIG_KEY).stamp $(STAMPS)/data-links.stamp
+
+.PHONY: train
+train: $(_TRAIN_READY) | logs adapters ## train in the foreground (CONFIG=path); DETACH=1 runs it in tmux and watches it
+ifeq ($(DETACH),1)
+	$(PY) -m tasks.launch --config $(CONFIG) --gpus $(GPUS)
+else
+	$(PY) -m tasks.train --config $(CONFIG) --gpus $(GPUS)
+endif
+
+.PHONY: resume
+resume: ## resume this machine's latest run from its newest complete checkpoint, the way it was started
+	$(PY) -m tasks.resume --env $(ENV)
+
+.PHONY: eta
+eta: ## current step, tokens/s and estimated completion of the latest run
+	$(PY) -m tasks.eta --config $(CONFIG)
+
+.PHONY: status
+status: ## running, stalled, crashed or finished: one screen; exit 1 when crashed or stalled
+	$(PY) -m tasks.status --config $(CONFIG)
+
+.PHONY: demo
+demo: ## the whole pipeline on the CPU with a tiny model, no download: data, train, reload, answer
+	$(PY) -m tasks.demo
+
+.PHONY: bench
+bench: ## training-loop tokens/s against a raw forward+backward, padding fraction, peak memory (JSON last)
+	$(PY) -m tasks.bench --config configs/training_config_cpu.yaml
+
+# ----------------------------------------------------------------------------- H100 (RunPod)
+.PHONY: setup-h100
+setup-h100: ## RunPod H100: check the pod, build the conda env, flash-attn, validate, link data, W&B
+	$(PY) -m tasks.setup_h100 $(if $(filter 1,$(RECREATE)),--recreate,)
+
+.PHONY: train-h100
+train-h100: ## RunPod H100: pre-flight, resume or start in tmux, watch the first minutes (GPUS=n)
+	$(PY) -m tasks.setup_h100 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml)
+	$(PY) -m tasks.launch --env h100 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml) --gpus $(GPUS)
+
+# ----------------------------------------------------------------------------- Mac M4
+.PHONY: setup-m4
+setup-m4: ## Apple Silicon: check the Mac, build .venv-local, prove MPS works, validate, link data
+	python3 -m tasks.setup_m4
+
+.PHONY: preflight-m4
+preflight-m4: ## Apple Silicon: the check-only part of setup-m4 (train-m4 runs it first)
+	$(PY) -m tasks.setup_m4 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
+
+.PHONY: train-m4
+train-m4: preflight-m4 ## Apple Silicon: train in the foreground on MPS, ETA after 100 steps
+	$(PY) -m tasks.train_m4 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
+
+# ----------------------------------------------------------------------------- anywhere
+.PHONY: doctor
+doctor: ## every check of a profile, changing nothing: one line per check (ENV=h100|m4|cpu)
+	$(PY) -m tasks.doctor --env $(ENV)
+
+.PHONY: plan
+plan: ## tokens, steps, memory, time and cost of a run before renting a GPU (CONFIG=path)
+	$(PY) -m tasks.plan --config $(CONFIG)
+
+.PHONY: eval
+eval: ## tool-call accuracy with and without the adapter on validation conversations (ADAPTER=path)
+	$(PY) -m tasks.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+
+.PHONY: export
+export: ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA (ADAPTER=path)
+	$(PY) -m tasks.export --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+
+# ----------------------------------------------------------------------------- tests (CI)
+VENV := .venv
+$(VENV)/.installed: requirements-ci.txt
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-ci.txt
+	@touch $@
+
+.PHONY: check
+check: $(VENV)/.installed ## lint and run the tests (creates .venv from requirements-ci.txt first)
+	$(VENV)/bin/ruff check tasks tests
+	$(VENV)/bin/python -m pytest -q tests
+
+.PHONY: clean
+clean: ## remove stamps and caches (keeps data, adapters, logs, environments)
+	rm -rf $(STAMPS) .pytest_cache .ruff_cache
