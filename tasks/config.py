@@ -199,9 +199,31 @@ def read_yaml(path: str | Path):
         raise ui.Fail(f"{where}: YAML syntax error: {problem} (fix the line, then rerun)") from exc
 
 
-def load_config(path: str | Path) -> dict:
-    """Read, validate and resolve a config; raise `ui.Fail` listing every error."""
-    cfg, errors = validate(read_yaml(path))
+def apply_overrides(raw, overrides: list[str] | None):
+    """Apply `key.path=value` overrides (command line beats YAML). Values are YAML scalars."""
+    if not overrides:
+        return raw
+    raw = copy.deepcopy(raw) if isinstance(raw, dict) else {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ui.Fail(f"--set {item!r}: expected key.path=value (for example training.max_steps=20)")
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ui.Fail(f"--set {item!r}: {part} is not a section")
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
+    """Read, validate and resolve a config; raise `ui.Fail` listing every error.
+
+    `overrides` are `key.path=value` strings applied over the YAML before validation.
+    """
+    cfg, errors = validate(apply_overrides(read_yaml(path), overrides))
     if errors:
         raise ui.Fail(f"{path}: {len(errors)} config error(s):\n  " + "\n  ".join(errors))
     cfg["_config_path"] = str(path)
@@ -214,8 +236,8 @@ def resolve_run_name(cfg: dict, now: dt.datetime | None = None) -> str:
     return cfg["run_name"].replace("{date}", now.strftime("%Y%m%d"))
 
 
-def run(config: str) -> None:
-    cfg = load_config(config)
+def run(config: str, overrides: list[str] | None = None) -> None:
+    cfg = load_config(config, overrides)
     t = cfg["training"]
     effective = t["per_device_batch_size"] * t["gradient_accumulation_steps"]
     ui.success(
@@ -227,9 +249,11 @@ def run(config: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=None, help="config file (default: this machine's profile)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. training.max_steps=20 (repeatable)")
     args = parser.parse_args(argv)
     config = args.config or str(PROFILE_CONFIGS[default_profile()].relative_to(ROOT))
-    return ui.main_guard(run, config)
+    return ui.main_guard(run, config, args.overrides)
 
 
 if __name__ == "__main__":
