@@ -50,8 +50,8 @@ help: ## print every verb with one line each
 	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path]"
 	@echo "this machine: ENV=$(ENV) CONFIG=$(CONFIG) PY=$(PY)"
 	@echo
-	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## (.*)$$/\1|\2/' | \
-		awk -F'|' '{ printf "  %-14s %s\n", $$1, $$2 }'
+	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | \
+		sed -E 's/^([^:]+):.*## (.*)$$/\1@@\2/' | awk -F'@@' '{ printf "  %-14s %s\n", $$1, $$2 }'
 
 $(STAMPS) logs adapters data/processed:
 	@mkdir -p $@

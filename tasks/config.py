@@ -141,6 +141,8 @@ def _semantic_errors(cfg: dict) -> list[str]:
     errors = []
     profile = cfg.get("profile")
     model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
+    if profile not in PROFILE_CONFIGS:
+        model = {}  # an unknown profile is already reported; rules that depend on it would only add noise
     if model.get("load_in_4bit") and profile != "h100":
         errors.append(
             f"model.load_in_4bit: 4-bit QLoRA needs bitsandbytes on a CUDA GPU (got true with profile {profile!r}; "
