@@ -107,7 +107,7 @@ def encode(example: dict, tokenizer, max_length: int | None = None) -> dict:
     )
     ids = list(out["input_ids"])
     mask = list(out["assistant_masks"])
-    labels = [t if m else -100 for t, m in zip(ids, mask)]
+    labels = [t if m else -100 for t, m in zip(ids, mask, strict=True)]
     if max_length is not None and len(ids) > max_length:
         ids, labels = ids[:max_length], labels[:max_length]
     return {"input_ids": ids, "labels": labels}
