@@ -15,6 +15,7 @@ import argparse
 import copy
 import json
 import shutil
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,16 +53,23 @@ def load_tokenizer(source: str | None = None):
 
     if source is None:
         if not (TOKENIZER_CACHE / "tokenizer.json").is_file():
-            staging = TOKENIZER_CACHE.with_name(TOKENIZER_CACHE.name + ".tmp")
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-            shutil.copyfile(_mistral_common_tokenizer_file(), staging / "tokenizer.model")
-            tok = LlamaTokenizer.from_pretrained(str(staging))
-            if len(tok) != 32000 or tok("What's", add_special_tokens=False).input_ids != [1824, 28742, 28713]:
-                raise ui.Fail(f"{staging}: the Mistral v0.2 tokenizer converted wrongly (got {len(tok)} pieces); reinstall protobuf and sentencepiece")
-            tok.save_pretrained(str(staging))
-            shutil.rmtree(TOKENIZER_CACHE, ignore_errors=True)
-            staging.rename(TOKENIZER_CACHE)
+            # A private staging folder renamed into place: concurrent first uses
+            # (parallel tests, two tasks) never see a half-written cache.
+            TOKENIZER_CACHE.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=TOKENIZER_CACHE.name + ".", dir=TOKENIZER_CACHE.parent))
+            try:
+                shutil.copyfile(_mistral_common_tokenizer_file(), staging / "tokenizer.model")
+                tok = LlamaTokenizer.from_pretrained(str(staging))
+                if len(tok) != 32000 or tok("What's", add_special_tokens=False).input_ids != [1824, 28742, 28713]:
+                    raise ui.Fail(f"{staging}: the Mistral v0.2 tokenizer converted wrongly (got {len(tok)} pieces); reinstall protobuf and sentencepiece")
+                tok.save_pretrained(str(staging))
+                try:
+                    staging.rename(TOKENIZER_CACHE)
+                except OSError:
+                    if not (TOKENIZER_CACHE / "tokenizer.json").is_file():
+                        raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
         tok = AutoTokenizer.from_pretrained(str(TOKENIZER_CACHE))
     else:
         tok = AutoTokenizer.from_pretrained(source)

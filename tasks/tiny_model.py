@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from tasks import ui
@@ -59,13 +61,26 @@ def build(tiny: dict, root: Path = ROOT) -> Path:
     )
     torch.manual_seed(tiny["seed"])
     model = MistralForCausalLM(config)
-    staging = path.with_name(path.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tok.save_pretrained(staging)
-    (staging / SHAPE_FILE).write_text(json.dumps(shape, indent=2, sort_keys=True) + "\n")
-    shutil.rmtree(path, ignore_errors=True)
-    staging.rename(path)
+    # A private staging folder renamed into place: the model is complete or absent,
+    # and concurrent builders (parallel tests) never see half of one.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=path.parent))
+    try:
+        model.save_pretrained(staging)
+        tok.save_pretrained(staging)
+        (staging / SHAPE_FILE).write_text(json.dumps(shape, indent=2, sort_keys=True) + "\n")
+        if path.exists():
+            # A model of another shape: move it aside first, then drop it.
+            old = Path(tempfile.mkdtemp(prefix=path.name + ".old.", dir=path.parent))
+            os.replace(path, old / "model")
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            staging.rename(path)
+        except OSError:
+            if not (marker.is_file() and json.loads(marker.read_text()) == shape):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
