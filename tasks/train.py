@@ -420,16 +420,17 @@ def _callbacks(ctx: dict):
                 control.should_training_stop = True
                 self.interrupted_at = state.global_step
             if self.bar is not None:
-                tps, eta = self.rates(state)
                 self.bar.update(state.global_step - self.bar.n)
-                post = []
-                if self.last_loss is not None:
-                    post.append(f"loss {self.last_loss:.4f}")
-                if tps:
-                    post.append(f"{tps:,.0f} tok/s")
-                post.append(f"ETA {_fmt_eta(eta)}")
-                self.bar.set_postfix_str(", ".join(post), refresh=False)
+                self.show(state)
             return control
+
+        def show(self, state) -> None:
+            tps, eta = self.rates(state)
+            post = [f"loss {self.last_loss:.4f}"] if self.last_loss is not None else []
+            if tps:
+                post.append(f"{tps:,.0f} tok/s")
+            post.append(f"ETA {_fmt_eta(eta)}")
+            self.bar.set_postfix_str(", ".join(post), refresh=False)
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
@@ -443,6 +444,8 @@ def _callbacks(ctx: dict):
                                     eta_s=round(eta, 1) if eta is not None else None,
                                     tokens_seen=state.num_input_tokens_seen, epoch=logs.get("epoch", state.epoch))
                 ctx["losses"].append((state.global_step, self.last_loss))
+                if self.bar is not None:
+                    self.show(state)
             if "eval_examples" in logs:
                 ctx["writer"].write("eval", step=state.global_step, eval_loss=logs.get("eval_loss"),
                                     eval_examples=logs["eval_examples"], eval_timed_out=logs["eval_timed_out"],
@@ -552,9 +555,9 @@ def _relaunch_distributed(args, gpus: int) -> int:
     """Run this same entry under `accelerate launch` with `gpus` processes (DDP); never a home-made launcher."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE_DDP),
            "--num_processes", str(gpus)]
+    # The same launcher on a CPU machine: each process then joins a gloo group (PartialState(cpu=True)
+    # in run()), which is how the multi-process test runs. accelerate's own --cpu would need mpirun.
     cfg = load_config(args.config, args.overrides)
-    if cfg["profile"] == "cpu":
-        cmd.append("--cpu")  # CPU processes talk over gloo: the multi-process test and CI
     cmd += ["-m", "tasks.train", "--config", args.config]
     for o in args.overrides:
         cmd += ["--set", o]
@@ -735,6 +738,10 @@ def _train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state
                       f"or turn on training.gradient_checkpointing)") from exc
     step = trainer.state.global_step
     ctx["step"] = step
+    if distributed:
+        # One line per rank: DDP keeps the replicas identical, and this shows it.
+        checksum = sum(p.detach().double().sum().item() for p in model.parameters() if p.requires_grad)
+        ui.info(tag, f"rank {state.process_index}/{state.num_processes}: step {step}, adapter checksum {checksum:.10e}")
     if run_cb.interrupted_at is not None and step < trainer.state.max_steps:
         return "interrupted"
 
