@@ -246,7 +246,9 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
         model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     except OSError as exc:
         raise ui.Fail(f"model.base {base!r}: cannot load it ({str(exc).splitlines()[0]}); check the id or folder, `huggingface-cli login` for gated models, and the network") from exc
-    model.config.use_cache = False  # the cache is for generation; training only wastes memory on it
+    # The cache is for generation. Without it transformers also reads packed sequences from the
+    # position ids (with a cache it silently lets packed conversations attend to each other).
+    model.config.use_cache = False
     if cfg["model"]["load_in_4bit"]:
         from peft import prepare_model_for_kbit_training
 
