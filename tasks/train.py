@@ -215,6 +215,18 @@ def make_collator(choice: DeviceChoice, tokenizer):
 # ----------------------------------------------------------------- model
 
 
+def quiet_libraries() -> None:
+    """The run's own lines say what matters: library progress bars and notices stay out of the way."""
+    import warnings
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    # PEFT still calls the old name; the rename is transformers' business, not the user's.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
+
+
 def resolve_base(cfg: dict) -> str:
     """The folder or Hub id of the base model; the tiny CPU model is built here when missing."""
     if cfg["model"]["base"] == "tiny":
@@ -524,6 +536,41 @@ def _bounded_trainer_class():
     return BoundedEvalTrainer
 
 
+def make_trainer(cfg: dict, choice: DeviceChoice, model, tokenizer, train_set, eval_set, output_dir: Path, run_name: str,
+                 report_to: str = "none", distributed: bool = False, save: bool = True):
+    """The Trainer for this config: one definition that training and `make bench` share."""
+    import transformers
+
+    t = cfg["training"]
+    args = transformers.TrainingArguments(
+        output_dir=str(output_dir), run_name=run_name,
+        num_train_epochs=t["epochs"], max_steps=t["max_steps"] or -1,
+        per_device_train_batch_size=t["per_device_batch_size"], per_device_eval_batch_size=t["per_device_batch_size"],
+        gradient_accumulation_steps=t["gradient_accumulation_steps"],
+        learning_rate=t["learning_rate"], lr_scheduler_type=t["lr_scheduler"], warmup_steps=t["warmup_steps"],
+        weight_decay=t["weight_decay"], max_grad_norm=t["max_grad_norm"],
+        activation_checkpointing=t["gradient_checkpointing"], activation_checkpointing_kwargs={"use_reentrant": False},
+        seed=t["seed"], data_seed=t["seed"],
+        logging_strategy="steps", logging_steps=t["logging_steps"],
+        # rotation is ours: it counts only COMPLETE checkpoints
+        save_strategy="steps" if save else "no", save_steps=t["save_steps"], save_total_limit=None,
+        eval_strategy="steps" if eval_set else "no", eval_steps=t["eval_steps"] if eval_set else None,
+        report_to=report_to, disable_tqdm=True,
+        bf16=choice.dtype == "bf16" and choice.device != "cpu", fp16=choice.dtype == "fp16",
+        use_cpu=choice.device == "cpu",
+        ddp_backend="gloo" if distributed and choice.device == "cpu" else None, ddp_find_unused_parameters=False,
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0, remove_unused_columns=False,
+    )
+    trainer_cls = _bounded_trainer_class()
+    trainer_cls.eval_timeout_s = float(t["eval_timeout_s"])
+    trainer = trainer_cls(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                          data_collator=make_collator(choice, tokenizer), processing_class=tokenizer)
+    for cb in (transformers.PrinterCallback, transformers.ProgressCallback):
+        trainer.remove_callback(cb)
+    return trainer
+
+
 # ----------------------------------------------------------------- final adapter
 
 
@@ -658,16 +705,10 @@ def run(config: str, overrides: list[str] | None = None, log_file: str | None = 
 
 def _train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state, ctx: dict, meta: dict) -> str:
     import torch
-    import transformers
 
     from tasks import chat
 
-    import warnings
-
-    transformers.logging.set_verbosity_error()  # the run's own lines say what matters
-    transformers.logging.disable_progress_bar()
-    # PEFT still calls the old name; the rename is transformers' business, not the user's.
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
+    quiet_libraries()
     is_main = state.is_main_process
     say = (lambda m: ui.info(tag, m)) if is_main else (lambda m: None)
     choice = choose_device(cfg)
@@ -702,31 +743,7 @@ def _train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state
 
     report_to, offline = setup_wandb(cfg, output_dir, meta, tag) if is_main else ("none", False)
     distributed = state.num_processes > 1
-    args = transformers.TrainingArguments(
-        output_dir=str(output_dir), run_name=meta["run_name"],
-        num_train_epochs=t["epochs"], max_steps=t["max_steps"] or -1,
-        per_device_train_batch_size=t["per_device_batch_size"], per_device_eval_batch_size=t["per_device_batch_size"],
-        gradient_accumulation_steps=t["gradient_accumulation_steps"],
-        learning_rate=t["learning_rate"], lr_scheduler_type=t["lr_scheduler"], warmup_steps=t["warmup_steps"],
-        weight_decay=t["weight_decay"], max_grad_norm=t["max_grad_norm"],
-        activation_checkpointing=t["gradient_checkpointing"], activation_checkpointing_kwargs={"use_reentrant": False},
-        seed=t["seed"], data_seed=t["seed"],
-        logging_strategy="steps", logging_steps=t["logging_steps"],
-        save_strategy="steps", save_steps=t["save_steps"], save_total_limit=None,  # rotation counts only COMPLETE checkpoints
-        eval_strategy="steps" if eval_set else "no", eval_steps=t["eval_steps"] if eval_set else None,
-        report_to=report_to, disable_tqdm=True,
-        bf16=choice.dtype == "bf16" and choice.device != "cpu", fp16=choice.dtype == "fp16",
-        use_cpu=choice.device == "cpu",
-        ddp_backend="gloo" if distributed and choice.device == "cpu" else None, ddp_find_unused_parameters=False,
-        include_num_input_tokens_seen="non_padding",
-        dataloader_num_workers=0, remove_unused_columns=False,
-    )
-    trainer_cls = _bounded_trainer_class()
-    trainer_cls.eval_timeout_s = float(t["eval_timeout_s"])
-    trainer = trainer_cls(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                          data_collator=make_collator(choice, tokenizer), processing_class=tokenizer)
-    for cb in (transformers.PrinterCallback, transformers.ProgressCallback):
-        trainer.remove_callback(cb)
+    trainer = make_trainer(cfg, choice, model, tokenizer, train_set, eval_set, output_dir, meta["run_name"], report_to, distributed)
     run_cb = _callbacks(ctx)
     trainer.add_callback(run_cb)
 
