@@ -96,17 +96,20 @@ else
 	$(PY) -m tasks.train --config $(CONFIG) --gpus $(GPUS)
 endif
 
+# eta/status: the run of CONFIG when given on the command line, else the latest run this profile started.
+_RUN_SELECT = $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),--env $(ENV))
+
 .PHONY: resume
 resume: ## resume this machine's latest run from its newest complete checkpoint, the way it was started
 	$(PY) -m tasks.resume --env $(ENV)
 
 .PHONY: eta
 eta: ## current step, tokens/s and estimated completion of the latest run
-	$(PY) -m tasks.eta --config $(CONFIG)
+	$(PY) -m tasks.eta $(_RUN_SELECT)
 
 .PHONY: status
 status: ## running, stalled, crashed or finished: one screen; exit 1 when crashed or stalled
-	$(PY) -m tasks.status --config $(CONFIG)
+	$(PY) -m tasks.status $(_RUN_SELECT)
 
 .PHONY: demo
 demo: ## the whole pipeline on the CPU with a tiny model, no download: data, train, reload, answer
