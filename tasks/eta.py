@@ -216,7 +216,9 @@ def estimate(events: list[dict]) -> Estimate:
     """Progress and completion estimate from the events of one run folder."""
     starts = [i for i, e in enumerate(events) if e["event"] == "start"]
     if not starts:
-        return Estimate("none")
+        # A start that failed before its first step (bad data, no GPU) leaves only its end.
+        ends = [e for e in events if e["event"] == "end"]
+        return Estimate("none", end=ends[-1] if ends else None)
     i0 = starts[-1]
     start = events[i0]
     after = events[i0 + 1:]
@@ -275,6 +277,8 @@ def describe(est: Estimate, output_dir: Path) -> list[str]:
     last, total = est.last, est.total_steps
     if est.state == "none":
         return [f"No training start recorded in {output_dir / METRICS} yet: no data to estimate from."]
+    if est.last is None:
+        return [f"Current: step {est.step}, no step logged since the latest start ({est.start.get('timestamp')})"]
     where = f"step {est.step}/{total}" if total else f"step {est.step}"
     if total:
         where += f" ({100 * est.step / total:.1f}%)"
@@ -284,9 +288,6 @@ def describe(est: Estimate, output_dir: Path) -> list[str]:
     resumed = est.start.get("resumed_from")
     if resumed is not None:
         lines.append(f"Resumed from step {resumed} at {est.start.get('timestamp')}; throughput counts only the steps since then.")
-    if est.state == "started":
-        lines.append("No step logged since the latest start yet (loading the model and data): no estimate yet.")
-        return lines
     if est.tokens_per_s:
         lines.append(f"Throughput: {est.tokens_per_s:,.0f} tokens/s" + (f", {est.steps_per_s:.3g} steps/s" if est.steps_per_s else ""))
     return lines
@@ -307,13 +308,17 @@ def run(config: str | None = None, overrides: list[str] | None = None, env: str 
         done = json.loads(final.read_text(encoding="utf-8"))
         ui.success(f"Training finished at step {done.get('step')} ({done.get('finished_at')}): no time remaining.")
         return 0
-    if est.state == "none" or est.state == "started":
-        return 0
     alive = checkpoints.lock_owner_alive(checkpoints.read_lock(r.output_dir))
-    if est.state == "ended" or not alive:
-        how = f"ended with status {est.end.get('status')}" if est.end else "is not running (its process is gone)"
+    if alive and est.state != "training":
+        ui.info(TAG, "The training process is starting (loading the model and data): no step logged since its start yet; "
+                     "ask again in a minute.")
+        return 0
+    if est.state == "none" and est.end is None:
+        return 0
+    if est.state != "training" or not alive:
+        how = f"ended with status '{est.end.get('status')}'" if est.end else "is not running (its process is gone)"
         ui.warning(f"The run {how} at step {est.step} without a final adapter: no completion to estimate. "
-                   f"`make resume` continues it; `make status` shows why it stopped.")
+                   f"`make status` shows why it stopped; `make resume` continues it.")
         return 0
     left = remaining_now(est)
     if left is None:

@@ -51,7 +51,10 @@ class Failure:
 def split_lines(text: str) -> list[str]:
     """Log text as the lines a person sees: colour codes removed, progress-bar redraws (\\r) split apart."""
     out = []
-    for raw in _ANSI.sub("", text).split("\n"):
+    raws = _ANSI.sub("", text).split("\n")
+    if raws and raws[-1] == "":
+        raws.pop()  # the newline that ends the last line starts no new one
+    for raw in raws:
         parts = [p for p in raw.split("\r") if p.strip()]
         out.extend(parts or [raw.rstrip("\r")])
     return out

@@ -71,7 +71,7 @@ def test_detached_run_lifecycle(tmp_path, session):
     out, logs = tmp_path / "out", tmp_path / "logs"
     started.append(out)
     env = _env(name)
-    sets = h.overrides(tmp_path, out, **{"training.max_steps": 200, "training.save_steps": 20, "training.logging_steps": 2})
+    sets = h.overrides(tmp_path, out, **{"training.max_steps": 150, "training.save_steps": 20, "training.logging_steps": 2})
 
     r = _launch(sets, logs, env, "--watch-steps", "6", "--watch-seconds", "180")
     text = r.stdout + r.stderr
@@ -99,6 +99,7 @@ def test_detached_run_lifecycle(tmp_path, session):
 
     # Killed hard once a checkpoint exists: status says crashed, with the exit and the last lines.
     _wait(lambda: checkpoints.latest_complete_checkpoint(out, warn=False) is not None, 120, "a complete checkpoint")
+    assert not (out / "FINAL").exists(), "the run finished before the test could kill it: raise training.max_steps"
     os.kill(pid, signal.SIGKILL)
     _wait(lambda: not _tmux_has(name), 30, "the session to end")
     st = _task("status", ["--env", "cpu", "--logs-dir", str(logs)], env)
@@ -114,11 +115,11 @@ def test_detached_run_lifecycle(tmp_path, session):
     assert "[TRAINING-STARTED] Training in progress" in res.stdout or "[TRAINING-COMPLETE]" in res.stdout
     _wait(lambda: (out / "FINAL").is_file() and not _tmux_has(name), 240, "the resumed run to finish")
     st = _task("status", ["--env", "cpu", "--logs-dir", str(logs)], env)
-    assert st.returncode == 0 and "Status: finished at step 200" in st.stdout, st.stdout + st.stderr
-    starts = [e for e in h.events(out, "start")]
+    assert st.returncode == 0 and "Status: finished at step 150" in st.stdout, st.stdout + st.stderr
+    starts = h.events(out, "start")
     assert len(starts) == 2 and starts[1]["step"] >= kept and starts[1]["resumed_from"] is not None
     e = _task("eta", ["--env", "cpu", "--logs-dir", str(logs)], env)
-    assert "Training finished at step 200" in e.stdout
+    assert "Training finished at step 150" in e.stdout
     assert len(list(logs.glob("training_*.log"))) == 2  # each start has its own log
 
 

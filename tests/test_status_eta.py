@@ -200,3 +200,15 @@ def test_status_and_eta_find_the_run_through_the_profile_record(run, capsys):
     assert status.main(_args(other, logs)) == 1
     assert f"Run folder: {other}" in capsys.readouterr().out
     assert checkpoints.read_lock(other) is None
+
+
+def test_eta_while_loading_and_after_a_start_that_failed_before_its_first_step(run, capsys):
+    out, logs = run
+    _write(out, [{"event": "end", "status": "failed", "step": 0, "timestamp": _ts()}])  # bad data: no start event
+    assert eta.main(_args(out, logs)) == 0
+    assert "The run ended with status 'failed' at step 0" in capsys.readouterr().out
+    _write(out, [{"event": "start", "step": 0, "total_steps": 300, "timestamp": _ts()}])
+    _lock(out, os.getpid())
+    assert eta.main(_args(out, logs)) == 0
+    text = capsys.readouterr().out
+    assert "no step logged since the latest start" in text and "The training process is starting" in text
