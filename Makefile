@@ -120,9 +120,40 @@ bench: ## training-loop tokens/s against a raw forward+backward, padding fractio
 	$(PY) -m tasks.bench --config configs/training_config_cpu.yaml
 
 # ----------------------------------------------------------------------------- H100 (RunPod)
+# Setup runs before its environment exists: the machine and env steps use the system python3
+# (standard library only); a second make then runs validation, data links and W&B with PY set to
+# the new env's python. The env stamp holds the env's folder, so a pod whose container disk was
+# wiped (stamps kept on /workspace, env gone) is set up again. RECREATE=1 rebuilds the env.
+SETUP_PY ?= python3
+_RECREATE := $(if $(filter 1,$(RECREATE)),--recreate,)
+H100_CONFIG := $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml)
+H100_ENV_STAMP := $(STAMPS)/h100-env.stamp
+H100_READY := $(STAMPS)/setup-h100.stamp
+
 .PHONY: setup-h100
-setup-h100: ## RunPod H100: check the pod, build the conda env, flash-attn, validate, link data, W&B
-	$(PY) -m tasks.setup_h100 $(if $(filter 1,$(RECREATE)),--recreate,)
+setup-h100: ## RunPod H100: check the pod, build the conda env, flash-attn, validate, link data, W&B (RECREATE=1)
+	@$(if $(filter 1,$(RECREATE)),rm -f $(H100_ENV_STAMP);) \
+	if test -x "$$(cat $(H100_ENV_STAMP) 2>/dev/null)/bin/python" && $(MAKE) --no-print-directory -q $(H100_READY) CONFIG=$(H100_CONFIG) 2>/dev/null; then \
+	  echo "[SETUP-H100] Nothing to do: every setup step is done and newer than its inputs (RECREATE=1 rebuilds the env; delete a stamp in $(STAMPS)/ to redo its step)"; \
+	  echo "[SETUP-H100-COMPLETE] Ready for training"; \
+	  echo "[SETUP-H100] Next step: make train-h100"; \
+	else \
+	  test -x "$$(cat $(H100_ENV_STAMP) 2>/dev/null)/bin/python" || rm -f $(H100_ENV_STAMP); \
+	  $(MAKE) --no-print-directory $(H100_ENV_STAMP) && \
+	  $(MAKE) --no-print-directory $(H100_READY) CONFIG=$(H100_CONFIG) PY="$$(cat $(H100_ENV_STAMP))/bin/python"; \
+	fi
+
+$(STAMPS)/h100-machine.stamp: tasks/setup_h100.py tasks/probes.py | $(STAMPS)
+	$(SETUP_PY) -m tasks.setup_h100 --step machine
+	@touch $@
+
+# Only environment-remote.yml reruns this step; the machine checks just have to have passed.
+$(H100_ENV_STAMP): environment-remote.yml | $(STAMPS)/h100-machine.stamp
+	$(SETUP_PY) -m tasks.setup_h100 --step env $(_RECREATE) --stamp $@
+
+$(H100_READY): $(H100_ENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(H100_CONFIG)).stamp $(STAMPS)/data-links.stamp tasks/wandb_auth.py
+	$(PY) -m tasks.setup_h100 --step finish --config $(H100_CONFIG)
+	@touch $@
 
 .PHONY: train-h100
 train-h100: ## RunPod H100: pre-flight, resume or start in tmux, watch the first minutes (GPUS=n)
@@ -130,9 +161,36 @@ train-h100: ## RunPod H100: pre-flight, resume or start in tmux, watch the first
 	$(PY) -m tasks.launch --env h100 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml) --gpus $(GPUS)
 
 # ----------------------------------------------------------------------------- Mac M4
+# The same shape as setup-h100: PYTHON (3.10+) builds .venv-local, whose python does the rest.
+PYTHON ?= python3
+M4_CONFIG := $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
+M4_VENV_STAMP := $(STAMPS)/m4-venv.stamp
+M4_READY := $(STAMPS)/setup-m4.stamp
+
 .PHONY: setup-m4
-setup-m4: ## Apple Silicon: check the Mac, build .venv-local, prove MPS works, validate, link data
-	python3 -m tasks.setup_m4
+setup-m4: ## Apple Silicon: check the Mac, build .venv-local, prove MPS works, validate, link data (PYTHON=python3.11)
+	@$(if $(filter 1,$(RECREATE)),rm -f $(M4_VENV_STAMP);) \
+	if test -x .venv-local/bin/python && $(MAKE) --no-print-directory -q $(M4_READY) CONFIG=$(M4_CONFIG) 2>/dev/null; then \
+	  echo "[SETUP-M4] Nothing to do: every setup step is done and newer than its inputs (RECREATE=1 rebuilds .venv-local; delete a stamp in $(STAMPS)/ to redo its step)"; \
+	  echo "[SETUP-M4-COMPLETE] Ready for local training"; \
+	  echo "[SETUP-M4] Next step: make train-m4"; \
+	else \
+	  test -x .venv-local/bin/python || rm -f $(M4_VENV_STAMP); \
+	  $(MAKE) --no-print-directory $(M4_VENV_STAMP) && \
+	  $(MAKE) --no-print-directory $(M4_READY) CONFIG=$(M4_CONFIG) PY=.venv-local/bin/python; \
+	fi
+
+$(STAMPS)/m4-machine.stamp: tasks/setup_m4.py tasks/probes.py | $(STAMPS)
+	$(PYTHON) -m tasks.setup_m4 --step machine --python $(PYTHON)
+	@touch $@
+
+# Only requirements-local.txt reruns this step.
+$(M4_VENV_STAMP): requirements-local.txt | $(STAMPS)/m4-machine.stamp
+	$(PYTHON) -m tasks.setup_m4 --step venv --python $(PYTHON) $(_RECREATE) --stamp $@
+
+$(M4_READY): $(M4_VENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(M4_CONFIG)).stamp $(STAMPS)/data-links.stamp tasks/wandb_auth.py
+	$(PY) -m tasks.setup_m4 --step finish --config $(M4_CONFIG)
+	@touch $@
 
 .PHONY: preflight-m4
 preflight-m4: ## Apple Silicon: the check-only part of setup-m4 (train-m4 runs it first)
