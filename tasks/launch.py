@@ -157,7 +157,7 @@ def wandb_line(cfg: dict, log: Path, output_dir: Path) -> str:
     if cfg["reporting"]["report_to"] != "wandb" or os.environ.get("WANDB_MODE") == "disabled":
         why = "reporting.report_to: none" if cfg["reporting"]["report_to"] != "wandb" else "WANDB_MODE=disabled"
         return f"W&B: off ({why}); progress is in the log and `make eta`"
-    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    text = "\n".join(monitor.split_lines(log.read_text(encoding="utf-8", errors="replace"))) if log.is_file() else ""
     urls = _WANDB_URL.findall(text)
     if urls:
         return f"Monitor remotely: {urls[-1]}"

@@ -170,3 +170,22 @@ def test_system_tmux_is_preferred_over_a_conda_one(tmp_path, monkeypatch):
     assert launch.tmux_binary() == str(system_bin / "tmux")
     monkeypatch.setenv("PATH", str(conda_bin))
     assert launch.tmux_binary() == str(conda_bin / "tmux")  # the last resort, with a warning
+
+
+def test_wandb_line_names_the_real_run_or_the_sync_command(tmp_path, monkeypatch):
+    from tasks.config import load_config
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    cfg = load_config(h.CPU_CONFIG, ["reporting.report_to=wandb"])
+    out, log = tmp_path / "out", tmp_path / "training_20250101_000000.log"
+    log.write_text("wandb: Tracking run with wandb version 0.19\n"
+                   "wandb: ⭐️ View project at \x1b[34mhttps://wandb.ai/alice/weatherman-lora\x1b[0m\n"
+                   "wandb: 🚀 View run weatherman-lora-h100 at: \x1b[34mhttps://wandb.ai/alice/weatherman-lora/runs/3f9a1c2b7d4e\x1b[0m\n")
+    assert launch.wandb_line(cfg, log, out) == "Monitor remotely: https://wandb.ai/alice/weatherman-lora/runs/3f9a1c2b7d4e"
+
+    log.write_text("[TRAINING] W&B offline (no key in WANDB_API_KEY or ~/.netrc): logs go to out/wandb/\n")
+    (out / "wandb" / "offline-run-20250101_000000-3f9a1c2b7d4e").mkdir(parents=True)
+    line = launch.wandb_line(cfg, log, out)
+    assert line.startswith("W&B offline: upload the run later with `wandb sync ") and "offline-run-20250101_000000-3f9a1c2b7d4e" in line
+
+    assert launch.wandb_line(load_config(h.CPU_CONFIG), log, out).startswith("W&B: off (reporting.report_to: none)")
