@@ -189,3 +189,22 @@ def test_wandb_line_names_the_real_run_or_the_sync_command(tmp_path, monkeypatch
     assert line.startswith("W&B offline: upload the run later with `wandb sync ") and "offline-run-20250101_000000-3f9a1c2b7d4e" in line
 
     assert launch.wandb_line(load_config(h.CPU_CONFIG), log, out).startswith("W&B: off (reporting.report_to: none)")
+
+
+def test_resume_leaves_a_finished_or_live_run_alone(tmp_path, capsys):
+    import json
+    import socket
+
+    from tasks import eta, resume
+
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    out.mkdir()
+    eta.write_record(logs, "cpu", {"config": str(h.CPU_CONFIG), "overrides": [f"output_dir={out}"], "mode": "tmux",
+                                   "session": "wm-test-never-started", "output_dir": str(out)})
+    (out / "train.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    assert resume.main(["--env", "cpu", "--logs-dir", str(logs)]) == 1
+    assert "the run is still going" in capsys.readouterr().err
+    (out / "FINAL").write_text("{}")
+    assert resume.main(["--env", "cpu", "--logs-dir", str(logs)]) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert not _tmux_has("wm-test-never-started")
