@@ -110,7 +110,7 @@ def run(config: str, overrides: list[str] | None = None, logs_dir: str | None = 
     confirm_settings(cfg)
     log = eta.new_log_path(logs_dir, "training_m4")
     ui.info(TAG, f"Log file: {rel(log)}")
-    eta.write_record(logs_dir, "m4" if cfg["profile"] == "m4" else cfg["profile"],
+    eta.write_record(logs_dir, cfg["profile"],
                      {"config": config, "overrides": overrides, "gpus": 1, "mode": "m4-foreground", "log_file": str(log),
                       "output_dir": str(output_dir)})
     device = "MPS" if cfg["profile"] == "m4" else f"the {cfg['profile']} profile's"
