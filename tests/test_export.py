@@ -271,3 +271,34 @@ def test_adapter_llama_cpp_cannot_load_is_refused(adapter, tmp_path):
     r = _export(bad, tmp_path / "out")
     assert r.returncode == 1 and "modules_to_save" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_gguf_lora_in_llama_cpp_reproduces_peft_logits(exported, adapter, tmp_path):
+    """End to end on a real llama.cpp (pip install llama-cpp-python==0.3.36 builds it, ~5.5 min) with
+    WEATHERMAN_LLAMA_CPP pointing at its llama.cpp tree for convert_hf_to_gguf.py."""
+    tree = os.environ.get("WEATHERMAN_LLAMA_CPP")
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        pytest.skip("llama-cpp-python is not installed (optional: pip install llama-cpp-python==0.3.36)")
+    if not tree or not (Path(tree) / "convert_hf_to_gguf.py").is_file():
+        pytest.skip("WEATHERMAN_LLAMA_CPP does not point at a llama.cpp tree with convert_hf_to_gguf.py")
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base_dir = ROOT / "models" / "tiny-mistral"
+    base_gguf = tmp_path / "base.gguf"
+    r = subprocess.run([sys.executable, "convert_hf_to_gguf.py", str(base_dir), "--outfile", str(base_gguf), "--outtype", "f32"],
+                       cwd=tree, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    tok = chat.load_tokenizer()
+    ids = tok(chat.render(conversations()[0], tok), add_special_tokens=False).input_ids[:200]
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_dir)), str(adapter)).eval()
+    with torch.no_grad():
+        want = model(torch.tensor([ids])).logits[0].numpy()
+    llm = Llama(model_path=str(base_gguf), lora_path=str(exported[0] / "weatherman-lora.gguf"), logits_all=True, n_ctx=512, verbose=False)
+    llm.eval(ids)
+    got = np.array(llm.scores[: len(ids)])
+    assert np.abs(got - want).max() / np.abs(want).max() < 2e-3
+    assert (got.argmax(-1) == want.argmax(-1)).mean() == 1.0
