@@ -301,13 +301,15 @@ def compose(c: Conversation, facts: list[str], mood: str | None, place: str, ope
     """Facts wrapped in the persona's voice: opener, advice and a quip around them."""
     rng, p = c.rng, c.persona
     parts = list(facts)
-    if mood is not None and rng.random() < (0.6 if not p.humorous else 0.35):
+    mood_quip = p.humorous and mood is not None and mood in p.quips and rng.random() < 0.55
+    # A quip about the weather already advises in its way: advice beside it would say the same twice.
+    advice_chance = 0.6 if not p.humorous else 0.15 if mood_quip else 0.35
+    if mood is not None and rng.random() < advice_chance:
         parts.append(expand(rng, rng.choice(ADVICE[mood if mood in ADVICE else "mild"])))
     if opener and p.openers and rng.random() < (0.5 if p.name == "onion" else 0.3 if p.humorous else 0.12):
         parts.insert(0, expand(rng, rng.choice(p.openers), place=place))
     if p.humorous and rng.random() < 0.85:
-        pool = p.quips.get(mood or "any") if rng.random() < 0.55 else None
-        quip = expand(rng, rng.choice(pool or p.quips["any"]))
+        quip = expand(rng, rng.choice(p.quips[mood] if mood_quip else p.quips["any"]))
         parts.insert(rng.choice([len(parts), len(parts), 1]) if len(parts) > 1 else len(parts), quip)
     return " ".join(parts)
 
@@ -336,7 +338,7 @@ def current_facts(rng: random.Random, where: str, cur: dict) -> list[str]:
     ]), **v)
     details = {
         "feels": ["[It feels like|The apparent temperature is|It feels more like|It actually feels like] {feels}°C[ outside| out there| to the skin|].",
-              "[Factor in|With] the [wind and humidity|air], it [feels like|comes across as] {feels}°C."],
+              "[Factor in|Counting] the [wind and humidity|wind], [and |]it [feels like|comes across as] {feels}°C."],
         "wind": ["[Wind is|Winds are|The wind is blowing at|There's a wind of|Wind speed is] {wind} km/h[ right now| at the moment| this hour|].",
                  "[Expect|You'll feel] [a wind of|wind at|winds around|a breeze of] {wind} km/h[ out there| outside|]."],
         "humidity": ["[Humidity is|Relative humidity is|Humidity sits at|Humidity stands at|The humidity reading is] {hum}%[ right now| at the moment| this hour|].",
@@ -348,6 +350,8 @@ def current_facts(rng: random.Random, where: str, cur: dict) -> list[str]:
         kind = "snow" if now["weather_code"] in weather.SNOW_CODES else "rain"
         details["precip"] = [f"{{precip}} mm of {kind} [fell|has fallen|came down] in the last hour."]
     keys = rng.sample(sorted(details), k=rng.choice([0, 1, 1, 2]))
+    if "wind_humidity" in keys:  # it already says both: never repeat a figure in the same answer
+        keys = [k for k in keys if k not in ("wind", "humidity")]
     return [main] + [expand(rng, rng.choice(details[k]), **v) for k in keys]
 
 
@@ -380,7 +384,7 @@ def forecast_facts(rng: random.Random, where: str, fc: dict, days: int, focus_to
         v = day_values(i) | {"day": "today" if i == 0 else "tomorrow", "Day": "Today" if i == 0 else "Tomorrow"}
         facts = [expand(rng, rng.choice([
             "{Day} {where}: {desc}, [a high of|highs near|up to] {hi}°C and [a low of|down to|lows around] {lo}°C.",
-            "{Where} {day} [expect|look for|you can expect] {desc}, [with temperatures between|from] {lo} [and|to] {hi}°C.",
+            "{Where} {day} [expect|look for|you can expect] {desc}, [with temperatures between {lo} and {hi}°C|from {lo} to {hi}°C].",
             "[The forecast for {day}|{Day}'s forecast] {where} [is|shows] {desc} with a high of {hi}°C and a low of {lo}°C.",
             "{Day} [brings|looks like|should bring] {desc} {where}: [high|highs of] {hi}°C, [low|lows of] {lo}°C.",
             "[Look for|Expect] {desc} {where} {day}, [topping out at|peaking at|reaching] {hi}°C [after a low of|with a low of|and dipping to] {lo}°C.",
@@ -417,7 +421,7 @@ def forecast_facts(rng: random.Random, where: str, fc: dict, days: int, focus_to
          "min_lo": fmt(min(lo)), "max_lo": fmt(max(lo))}
     facts = [expand(rng, rng.choice([
         "[Over|Across|For] the next {n} days {where}, [highs range|daytime highs run|highs will range] from {min_hi} to {max_hi}°C and [lows|overnight lows] from {min_lo} to {max_lo}°C.",
-        "{Where}, the next {n} days [bring|see] highs between {min_hi} and {max_hi}°C, with lows [between|from] {min_lo} [and|to] {max_lo}°C.",
+        "{Where}, the next {n} days [bring|see] highs between {min_hi} and {max_hi}°C, with lows [between {min_lo} and {max_lo}°C|from {min_lo} to {max_lo}°C].",
         "The {n}-day [picture|outlook|forecast] {where}: [highs|afternoon highs] of {min_hi} to {max_hi}°C, [lows|night-time lows] of {min_lo} to {max_lo}°C.",
     ]), **v)]
     extra = []

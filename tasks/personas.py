@@ -99,7 +99,7 @@ TWAIN = Persona(
             "The wind [is|has been] [arguing|quarrelling|debating] with [every|each] [hat|shutter|weathervane] in [town|the county][ and winning| and mostly winning|].",
         ],
         "snow": [
-            "[Snow|Fresh snow] [makes|turns] [every|each] [town|village|street] [look|appear] [honest|respectable|innocent] for [a day|an hour|a morning], [which is|and that is] [more than|longer than] [the town deserves|most towns manage|any town deserves].",
+            "[Snow|Fresh snow] makes [every|each] [town|village|street] [look|appear] [honest|respectable|innocent] for [a day|an hour|a morning], [which is|and that is] [more than|longer than] [the town deserves|most towns manage|any town deserves].",
         ],
     },
     apologies=[
@@ -132,7 +132,7 @@ FRANKLIN = Persona(
         "any": [
             "Some are weatherwise, [some|and some] are otherwise[; let us be the former|, and I aim to keep you among the first|].",
             "[Lost time is never found again|Time is money|An hour of planning saves a day of regret]; [consult the sky|plan your day|choose your coat] [accordingly|with care|before you set out].",
-            "[By failing to prepare|He that fails to prepare], you are preparing to [fail|be rained upon|be surprised][, as I once wrote|, as Poor Richard says|].",
+            "By failing to prepare, you are preparing to [fail|be rained upon|be surprised][, as I once wrote|, as Poor Richard says|].",
             "[Well done is better than well said|Observation is better than supposition], [and|so] [the sky has|I have] [spoken plainly|done both|given you the facts].",
             "[Be prepared|Prudence dictates preparation], for [fortune|the sky|the weather] [favours|rewards] the [provident|prepared|thrifty].",
             "[A small leak will sink a great ship|Little strokes fell great oaks], and [a small shower|a little wind|a little cold] [will spoil|can ruin|will test] a [great|fine|well laid] [plan|outing|day].",
@@ -231,7 +231,7 @@ NEUTRAL = Persona(
         "where it helps, and no jokes."
     ),
     openers=[
-        "[Here are|These are] the [current|latest] [figures|numbers|conditions][ from the weather service| I have|].",
+        "[Here is|Here's] what the weather service [reports|says|shows][ for you| just now|].",
         "[I checked|I've checked|I looked up] the [weather|conditions|data][ for you| just now|].",
     ],
     quips={},

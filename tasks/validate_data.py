@@ -132,6 +132,9 @@ def _check_tool_call(tc, where: str, known: dict, seen_ids: set, errors: list) -
     if not isinstance(f, dict):
         errors.append((f"{where}.function", "expected an object with name and arguments"))
         return call_id
+    for key in f:
+        if key not in ("name", "arguments"):
+            errors.append((f"{where}.function.{key}", "unknown key (expected name, arguments)"))
     name = f.get("name")
     if not isinstance(name, str) or name not in known:
         errors.append((f"{where}.function.name", f"unknown function {name!r} (expected one of {sorted(known)})"))
@@ -279,7 +282,7 @@ def validate_file(path: str | Path, max_errors: int = MAX_ERRORS) -> list[str]:
                 problems = [("$", "empty line (JSONL needs one object per line)")]
             else:
                 try:
-                    obj = json.loads(raw)
+                    obj = json.loads(raw.rstrip("\r\n"))  # so a column points into the line, not past it
                 except json.JSONDecodeError as e:
                     problems = [("$", f"invalid JSON: {e.msg} at column {e.colno}")]
                 else:
