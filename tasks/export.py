@@ -60,31 +60,40 @@ def tools_block(tools: list[dict]) -> str:
     return rendered[rendered.index("[INST] ") + len("[INST] "):rendered.index(probe)]
 
 
-def _arguments(properties_by_tool: dict[str, list[str]]) -> str:
+def _number(expr: str) -> str:
+    """A JSON number as Python writes a float: whole numbers keep `.0` (Go's json would write -80 for -80.0).
+    The generator writes coordinates as floats, so the model learned `-80.0`; Ollama hands the template float64s."""
+    return ('{{ $n := ' + expr + ' }}{{ if and (eq (printf "%T" $n) "float64") (eq (printf "%v" $n) (printf "%.0f" $n)) }}'
+            '{{ printf "%.1f" $n }}{{ else }}{{ json $n }}{{ end }}')
+
+
+def _arguments(properties_by_tool: dict[str, dict[str, dict]]) -> str:
     """Arguments as a JSON object, keys in the schema's order (Python's json.dumps keeps the data's order,
     which the generator writes in schema order; Go would sort them). Unknown keys follow, sorted."""
     present = '(ne (printf "%T" (index $a {key})) "<nil>")'
 
-    def one(key_expr: str, value_expr: str) -> str:
-        return ('{{ if not $f }}{{ ", " }}{{ end }}{{ json ' + key_expr + ' }}{{ ": " }}{{ json ' + value_expr + " }}{{ $f = false }}")
+    def one(key_expr: str, value: str) -> str:
+        return '{{ if not $f }}{{ ", " }}{{ end }}{{ json ' + key_expr + ' }}{{ ": " }}' + value + "{{ $f = false }}"
 
     parts = ['{{- $a := .Function.Arguments }}{{ $f := true }}{{ "{" }}']
     first = True
-    for name, keys in properties_by_tool.items():
+    for name, props in properties_by_tool.items():
         parts.append(("{{- if" if first else "{{- else if") + f" eq .Function.Name {json.dumps(name)} }}}}")
         first = False
-        for key in keys:
-            parts.append("{{- if " + present.format(key=json.dumps(key)) + " }}" + one(json.dumps(key), f"(index $a {json.dumps(key)})") + "{{ end }}")
-        known = " ".join(f"(eq $k {json.dumps(k)})" for k in keys)
-        parts.append("{{- range $k, $v := $a }}{{ if not (or " + known + " false) }}" + one("$k", "$v") + "{{ end }}{{ end }}")
-    parts.append("{{- else }}{{ range $k, $v := $a }}" + one("$k", "$v") + "{{ end }}")
+        for key, schema in props.items():
+            expr = f"(index $a {json.dumps(key)})"
+            value = _number(expr) if schema.get("type") == "number" else "{{ json " + expr + " }}"
+            parts.append("{{- if " + present.format(key=json.dumps(key)) + " }}" + one(json.dumps(key), value) + "{{ end }}")
+        known = " ".join(f"(eq $k {json.dumps(k)})" for k in props)
+        parts.append("{{- range $k, $v := $a }}{{ if not (or " + known + " false) }}" + one("$k", "{{ json $v }}") + "{{ end }}{{ end }}")
+    parts.append('{{- else }}{{ range $k, $v := $a }}' + one("$k", "{{ json $v }}") + "{{ end }}")
     parts.append('{{- end }}{{ "}" }}')
     return "\n".join(parts)
 
 
 def go_template(tools: list[dict]) -> str:
     """Ollama TEMPLATE equal to configs/chat_template.jinja (less the BOS Ollama adds itself)."""
-    props = {t["function"]["name"]: list(t["function"]["parameters"].get("properties", {})) for t in tools}
+    props = {t["function"]["name"]: t["function"]["parameters"].get("properties", {}) for t in tools}
     lines = [
         # Ollama enables tool calling for templates that mention .Tools; the list the model reads is the trained one below.
         "{{- if $.Tools }}{{ end }}",

@@ -235,14 +235,16 @@ def test_go_template_on_the_generated_validation_data(go_render):
     assert _compare(go_render, examples) >= 60
 
 
-def test_whole_number_arguments_lose_their_decimal_point_in_ollama(go_render):
-    """A known, documented difference: Ollama decodes arguments into Go float64, so 40.0 renders as 40."""
+def test_whole_number_coordinates_keep_their_decimal_point(go_render):
+    """Ollama hands the template float64s; Go's json would write -80 where training wrote -80.0 (the
+    generator writes coordinates as floats). The template writes whole numbers of `number` fields with .0."""
     example = conversations()[0]
-    call = {"id": "call_z", "type": "function", "function": {"name": "get_current_weather", "arguments": {"latitude": 40.0, "longitude": -74.5}}}
+    call = {"id": "call_z", "type": "function", "function": {"name": "get_forecast", "arguments": {"latitude": 40.0, "longitude": -80.0, "days": 3}}}
     messages = example["messages"][:2] + [{"role": "assistant", "content": None, "tool_calls": [call]}]
     want = chat.render({**example, "messages": messages}, chat.load_tokenizer())[3:]
     got = _go(go_render, export.go_template(chat.TOOLS), messages, chat.TOOLS)
-    assert '"latitude": 40.0,' in want and got == want.replace('"latitude": 40.0,', '"latitude": 40,')
+    assert '{"latitude": 40.0, "longitude": -80.0, "days": 3}' in want
+    assert got == want
 
 
 # ----------------------------------------------------------------- refusals
