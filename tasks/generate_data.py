@@ -109,8 +109,9 @@ def fmt(x: float) -> str:
 class Conversation:
     """Accumulates messages in the OpenAI chat format."""
 
-    def __init__(self, rng: random.Random, persona: str):
+    def __init__(self, rng: random.Random, persona: str, world: str):
         self.rng = rng
+        self.world = world  # seeds the weather: every call in one conversation sees the same weather
         self.persona = PERSONAS[persona]
         self.messages: list[dict] = [{"role": "system", "content": self.persona.system}]
 
@@ -486,12 +487,12 @@ def do_geocode(c: Conversation, city: gazetteer.City, args: dict) -> dict:
 
 def do_current(c: Conversation, city: gazetteer.City, when: dt.datetime) -> dict:
     return c.call("get_current_weather", {"latitude": city.latitude, "longitude": city.longitude},
-                  weather.current(city, when, c.rng))
+                  weather.current(city, when, c.world))
 
 
 def do_forecast(c: Conversation, city: gazetteer.City, when: dt.datetime, days: int) -> dict:
     return c.call("get_forecast", {"latitude": city.latitude, "longitude": city.longitude, "days": days},
-                  weather.forecast(city, when.date(), days, c.rng))
+                  weather.forecast(city, when.date(), days, c.world))
 
 
 def answer_current(c: Conversation, where: str, cur: dict, place: str) -> None:
@@ -666,7 +667,7 @@ def scenario_error_unknown_place(c: Conversation, tags: dict) -> None:
         tags["days"] = days
     c.call("geocode_location", {"city": bad}, weather.geocode_result(None))
     text = apologise(c, expand(rng, rng.choice(UNKNOWN_CLAUSES), bad=bad)) + " " + expand(rng, rng.choice(UNKNOWN_OFFERS))
-    c.say(compose(c, [text], None, bad) if c.persona.humorous and rng.random() < 0.5 else text)
+    c.say(compose(c, [text], None, bad, opener=False) if c.persona.humorous and rng.random() < 0.5 else text)
     tags["variant"] = "not_found"
     if rng.random() < 0.3:
         city = pick_city(rng)
@@ -714,7 +715,7 @@ def scenario_error_tool(c: Conversation, tags: dict) -> None:
         "[Please try again|Try asking again] in a [little while|few minutes], or [check a weather website|look at a local forecast] in the meantime.",
     ]))
     text = apologise(c, clause) + " " + offer
-    c.say(compose(c, [text], None, city.name) if c.persona.humorous and rng.random() < 0.4 else text)
+    c.say(compose(c, [text], None, city.name, opener=False) if c.persona.humorous and rng.random() < 0.4 else text)
     tags["variant"] = f"{'geocode' if failing == 'geocode_location' else 'weather'}_failed"
     if rng.random() < 0.35:
         c.user(rng.choice(["Yes, please try again.", "Try again, please.", "OK, retry.", "Please give it another go."]))
@@ -755,7 +756,7 @@ def scenario_error_too_many_days(c: Conversation, tags: dict) -> None:
         "[Want|Would you like] [a shorter forecast|the two weeks I can do] instead?",
     ]), city=city.name)
     text = cap(clause) + " " + offer
-    c.say(compose(c, [text], None, city.name) if c.persona.humorous and rng.random() < 0.5 else text)
+    c.say(compose(c, [text], None, city.name, opener=False) if c.persona.humorous and rng.random() < 0.5 else text)
     tags.update(variant="offer_only", days_asked=asked)
     if rng.random() < 0.6:
         days = rng.choice([14, 14, 7, 10, 5])
@@ -844,7 +845,7 @@ def quotas(n: int, shares: dict[str, float]) -> dict[str, int]:
 
 
 def conversation(index: int, persona: str, scenario: str, seed: int) -> dict:
-    c = Conversation(random.Random(f"{seed}:{index}"), persona)
+    c = Conversation(random.Random(f"{seed}:{index}"), persona, world=f"{seed}:{index}")
     tags = {"persona": persona, "scenario": scenario}
     SCENARIOS[scenario](c, tags)
     return {"messages": c.messages, "tags": tags, "metadata": {"id": f"wm-{seed}-{index:05d}", "generator": GENERATOR_VERSION}}

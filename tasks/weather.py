@@ -75,7 +75,7 @@ def _weather_code(rng: random.Random, wet: bool, temp: float) -> int:
     if temp <= 0.5:
         return rng.choice(SNOW_CODES)
     if temp <= 2.0:
-        return rng.choice((71, 61, 51))
+        return rng.choice((61, 51))  # near freezing: cold rain or drizzle, not yet snow
     if temp >= 18.0 and rng.random() < 0.25:
         return 95
     return rng.choice((51, 53, 61, 63, 65, 80, 81))
@@ -89,15 +89,46 @@ def _precipitation(rng: random.Random, code: int) -> float:
     return round(max(0.1, rng.uniform(0.3, 1.7) * scale), 1)
 
 
-def current(city: City, when: dt.datetime, rng: random.Random) -> dict:
+def _days(city: City, start: dt.date, world: str) -> list[dict]:
+    """The 14 days from `start` at the city in one synthetic world.
+
+    Seeded by (world, city, start) and always 14 days long, so two calls in one
+    conversation agree: a 3-day and a 7-day forecast share their first 3 days, and
+    the current conditions sit inside today's forecast range, as a real API's would.
+    """
+    rng = random.Random(f"{world}:{city.name}:{start.isoformat()}")
+    anomaly = rng.gauss(0, 2.5)  # weather persists: a warm spell stays warm for a few days
+    wet = rng.random() < _wet_chance(city)
+    rows = []
+    for i in range(MAX_FORECAST_DAYS):
+        day = start + dt.timedelta(days=i)
+        anomaly = 0.7 * anomaly + rng.gauss(0, 1.8)
+        wet = rng.random() < (0.65 if wet else _wet_chance(city) * 0.7)
+        mean = _mean_temperature(city, day) + anomaly
+        spread = rng.uniform(2.5, 6.0) if not wet else rng.uniform(1.5, 4.0)
+        code = _weather_code(rng, wet, mean)
+        rows.append({
+            "time": day.isoformat(), "weather_code": code, "weather_description": WMO[code],
+            "temperature_2m_max": round(mean + spread, 1), "temperature_2m_min": round(mean - spread, 1),
+            "precipitation_sum": _precipitation(rng, code),
+            "precipitation_probability_max": int(rng.uniform(55, 98)) if wet else int(rng.uniform(0, 25)),
+        })
+    return rows
+
+
+def current(city: City, when: dt.datetime, world: str) -> dict:
     """What get_current_weather returns for the city at `when` (local time)."""
-    day_cycle = 4.0 * math.cos(2 * math.pi * (when.hour - 15) / 24)
-    temp = round(_mean_temperature(city, when.date()) + day_cycle + rng.gauss(0, 3), 1)
-    code = _weather_code(rng, rng.random() < _wet_chance(city) * 0.8, temp)
+    today = _days(city, when.date(), world)[0]
+    rng = random.Random(f"{world}:{city.name}:{when.isoformat()}:now")
+    lo, hi = today["temperature_2m_min"], today["temperature_2m_max"]
+    warmth = (1 + math.cos(2 * math.pi * (when.hour - 15) / 24)) / 2  # 1 at 3 pm, 0 at 3 am
+    temp = round(min(hi, max(lo, lo + (hi - lo) * warmth + rng.gauss(0, 0.8))), 1)
+    code = today["weather_code"]
     wind = round(min(70.0, rng.gammavariate(2.2, 6.0)), 1)
     humidity = int(min(100, max(12, rng.gauss(80 if code not in DRY_CODES else 58, 12))))
     # Wind chill below 10 °C, humidity makes heat feel hotter above 26 °C.
     feels = temp - 0.12 * wind if temp < 10 else temp + (humidity - 40) * 0.08 if temp > 26 else temp - 0.04 * wind
+    precipitation = 0.0 if code in DRY_CODES else round(max(0.1, today["precipitation_sum"] * rng.uniform(0.03, 0.2)), 1)
     return {
         "latitude": city.latitude,
         "longitude": city.longitude,
@@ -107,7 +138,7 @@ def current(city: City, when: dt.datetime, rng: random.Random) -> dict:
             "temperature_2m": temp,
             "apparent_temperature": round(feels, 1),
             "relative_humidity_2m": humidity,
-            "precipitation": _precipitation(rng, code),
+            "precipitation": precipitation,
             "weather_code": code,
             "weather_description": WMO[code],
             "wind_speed_10m": wind,
@@ -115,34 +146,18 @@ def current(city: City, when: dt.datetime, rng: random.Random) -> dict:
     }
 
 
-def forecast(city: City, start: dt.date, days: int, rng: random.Random) -> dict:
+def forecast(city: City, start: dt.date, days: int, world: str) -> dict:
     """What get_forecast returns: `days` daily rows starting today."""
     if not 1 <= days <= MAX_FORECAST_DAYS:
         raise ValueError(f"days={days}: Open-Meteo forecasts 1 to {MAX_FORECAST_DAYS} days")
-    daily: dict[str, list] = {k: [] for k in ("time", "weather_code", "weather_description", "temperature_2m_max",
-                                               "temperature_2m_min", "precipitation_sum",
-                                               "precipitation_probability_max")}
-    anomaly = rng.gauss(0, 2.5)  # weather persists: a warm spell stays warm for a few days
-    wet = rng.random() < _wet_chance(city)
-    for i in range(days):
-        day = start + dt.timedelta(days=i)
-        anomaly = 0.7 * anomaly + rng.gauss(0, 1.8)
-        wet = rng.random() < (0.65 if wet else _wet_chance(city) * 0.7)
-        mean = _mean_temperature(city, day) + anomaly
-        spread = rng.uniform(2.5, 6.0) if not wet else rng.uniform(1.5, 4.0)
-        code = _weather_code(rng, wet, mean)
-        daily["time"].append(day.isoformat())
-        daily["weather_code"].append(code)
-        daily["weather_description"].append(WMO[code])
-        daily["temperature_2m_max"].append(round(mean + spread, 1))
-        daily["temperature_2m_min"].append(round(mean - spread, 1))
-        daily["precipitation_sum"].append(_precipitation(rng, code))
-        daily["precipitation_probability_max"].append(int(rng.uniform(55, 98)) if wet else int(rng.uniform(0, 25)))
+    rows = _days(city, start, world)[:days]
+    keys = ("time", "weather_code", "weather_description", "temperature_2m_max", "temperature_2m_min",
+            "precipitation_sum", "precipitation_probability_max")
     return {
         "latitude": city.latitude,
         "longitude": city.longitude,
         "daily_units": DAILY_UNITS,
-        "daily": daily,
+        "daily": {k: [row[k] for row in rows] for k in keys},
     }
 
 
@@ -167,10 +182,10 @@ def run(city_name: str, date: str, days: int, seed: int) -> None:
         day = dt.date.fromisoformat(date)
     except ValueError as e:
         raise ui.Fail(f"--date {date}: not an ISO date (use YYYY-MM-DD)") from e
-    rng = random.Random(seed)
-    print(json.dumps(current(city, dt.datetime.combine(day, dt.time(14)), rng), ensure_ascii=False))
+    world = str(seed)
+    print(json.dumps(current(city, dt.datetime.combine(day, dt.time(14)), world), ensure_ascii=False))
     try:
-        print(json.dumps(forecast(city, day, days, rng), ensure_ascii=False))
+        print(json.dumps(forecast(city, day, days, world), ensure_ascii=False))
     except ValueError as e:
         raise ui.Fail(f"--days {days}: {e}") from e
 

@@ -308,10 +308,11 @@ def test_weather_is_plausible_for_latitude_hemisphere_and_season(full):
             now, city = r["current"], by_city[(r["latitude"], r["longitude"])]
             t, code = now["temperature_2m"], now["weather_code"]
             month = int(now["time"][5:7])
+            # snow only on a freezing day (the afternoon may climb a few degrees), thunder on a warm one
             if code in (71, 73, 75, 85):
-                assert t <= 2.0
+                assert t <= 4.5, (city.name, t)
             if code == 95:
-                assert t >= 18.0
+                assert t >= 12.0, (city.name, t)
             if abs(city.latitude) < 15 and city.elevation < 500:
                 assert 10 <= t <= 45, (city.name, t)
             if city.latitude > 55 and month in (12, 1, 2):
@@ -329,6 +330,31 @@ def test_weather_is_plausible_for_latitude_hemisphere_and_season(full):
     mean = lambda band, months: statistics.fmean(t for m in months for t in month_temps[(band, m)])  # noqa: E731
     assert mean("north", (6, 7, 8)) > mean("north", (12, 1, 2)) + 12
     assert mean("south", (12, 1, 2)) > mean("south", (6, 7, 8)) + 6
+
+
+def test_calls_in_one_conversation_see_the_same_weather(full):
+    """A longer forecast repeats the shorter one's days; current conditions sit in today's range."""
+    checked = 0
+    for conv in full:
+        res = [r for r in results(conv).values() if "error" not in r]
+        by_place = defaultdict(list)
+        for r in res:
+            if "current" in r or "daily" in r:
+                by_place[(r["latitude"], r["longitude"])].append(r)
+        for rs in by_place.values():
+            daily = [r["daily"] for r in rs if "daily" in r]
+            for a in daily:
+                for b in daily:
+                    n = min(len(a["time"]), len(b["time"]))
+                    assert {k: v[:n] for k, v in a.items()} == {k: v[:n] for k, v in b.items()}
+            for r in rs:
+                if "current" in r:
+                    for d in daily:
+                        assert d["time"][0] == r["current"]["time"][:10]
+                        assert d["temperature_2m_min"][0] <= r["current"]["temperature_2m"] <= d["temperature_2m_max"][0]
+                        assert d["weather_code"][0] == r["current"]["weather_code"]
+                        checked += 1
+    assert checked > 300
 
 
 # ----------------------------------------------------------------------------- determinism, split, speed
