@@ -137,11 +137,22 @@ def wrapper_script(cmd: list[str], log: Path, env_file: Path, tag: str) -> str:
     return "\n".join([
         f"cd {q(str(ROOT))} || exit 1",
         f". {q(str(env_file))}; rm -f {q(str(env_file))}",
-        # tee -i: a Ctrl-C in the pane reaches the training (which checkpoints and exits) but not tee,
-        # so the last lines still reach the log.
-        f"{shlex.join(cmd)} 2>&1 | tee -ai {q(str(log))}",
-        "rc=${PIPESTATUS[0]}",
-        f'echo "[{tag}] Training process exited with code $rc" | tee -ai {q(str(log))}',
+        # tee reads the training's output through a FIFO and ignores HUP, INT and TERM, so the last lines
+        # always reach the log. The training runs as a background job of this script, which waits for it:
+        # `tmux kill-session` (SIGHUP to this script) becomes a SIGTERM to the training, which writes a
+        # checkpoint and exits cleanly; a Ctrl-C in the pane reaches the training directly (once).
+        "trap '' HUP INT",
+        'fifo=$(mktemp -u "${TMPDIR:-/tmp}/weatherman-tee.XXXXXX") && mkfifo -m 600 "$fifo" || exit 1',
+        f"(trap '' HUP INT TERM; exec tee -a {q(str(log))} < \"$fifo\") &",
+        "tee_pid=$!",
+        f'{shlex.join(cmd)} > "$fifo" 2>&1 &',
+        "pid=$!",
+        'trap \'kill -TERM "$pid" 2>/dev/null\' HUP TERM',
+        # `wait` returns early (status > 128) when a trap runs: keep waiting while the training lives.
+        'while :; do wait "$pid"; rc=$?; if [ "$rc" -gt 128 ] && kill -0 "$pid" 2>/dev/null; then continue; fi; break; done',
+        'wait "$tee_pid"; rm -f "$fifo"',
+        f'echo "[{tag}] Training process exited with code $rc" >> {q(str(log))}',
+        f'echo "[{tag}] Training process exited with code $rc"',
         f'printf "%s\\n" "$rc" > {q(str(exit_file))}.tmp && mv -f {q(str(exit_file))}.tmp {q(str(exit_file))}',
         'exit "$rc"',
     ])

@@ -315,7 +315,7 @@ def setup_wandb(cfg: dict, output_dir: Path, meta: dict, tag: str) -> tuple[str,
 
 
 class StopRequest:
-    """SIGTERM/SIGINT set a flag; training checkpoints at the next step boundary and exits.
+    """SIGTERM/SIGINT/SIGHUP set a flag; training checkpoints at the next step boundary and exits.
 
     A second Ctrl-C stops at once (KeyboardInterrupt) for a person who cannot wait.
     """
@@ -326,6 +326,9 @@ class StopRequest:
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._handle)
         signal.signal(signal.SIGINT, self._handle)
+        if hasattr(signal, "SIGHUP"):  # not on Windows
+            # `tmux kill-session` and a closed terminal send SIGHUP: checkpoint, as for SIGTERM.
+            signal.signal(signal.SIGHUP, self._handle)
 
     def _handle(self, signum, frame) -> None:
         if self.signum == signal.SIGINT and signum == signal.SIGINT:

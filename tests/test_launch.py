@@ -208,3 +208,27 @@ def test_resume_leaves_a_finished_or_live_run_alone(tmp_path, capsys):
     assert resume.main(["--env", "cpu", "--logs-dir", str(logs)]) == 0
     assert "already finished" in capsys.readouterr().out
     assert not _tmux_has("wm-test-never-started")
+
+
+def test_killed_session_still_checkpoints_and_records_the_exit(tmp_path, session):
+    """`tmux kill-session` sends SIGHUP to the pane's script, which passes a SIGTERM to the training:
+    it writes a checkpoint and exits, and the log keeps its last lines and the exit code."""
+    name, started = session
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    started.append(out)
+    env = _env(name)
+    sets = h.overrides(tmp_path, out, **{"training.max_steps": 2000, "training.save_steps": 1000, "training.logging_steps": 2})
+    r = _launch(sets, logs, env, "--watch-steps", "4", "--watch-seconds", "120")
+    assert r.returncode == 0, r.stdout + r.stderr
+    log = Path(re.search(r"\[TRAINING\] Log file: (\S+)", r.stdout).group(1))
+    assert checkpoints.latest_complete_checkpoint(out, warn=False) is None  # save_steps is far away
+
+    subprocess.run(["tmux", "kill-session", "-t", f"={name}"], check=True)
+    _wait(lambda: not checkpoints.lock_owner_alive(checkpoints.read_lock(out)), 60, "the training to stop")
+    found = checkpoints.latest_complete_checkpoint(out, warn=False)
+    assert found is not None, "SIGHUP did not produce a checkpoint"
+    ends = h.events(out, "end")
+    assert ends and ends[-1]["status"] == "interrupted" and ends[-1]["step"] == found[1]
+    text = log.read_text()  # the end still reached the log, though the pane was gone
+    assert f"Stopped at step {found[1]} on SIGTERM" in text
+    _wait(lambda: "Training process exited with code 1" in log.read_text(), 10, "the exit line")
