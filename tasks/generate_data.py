@@ -33,6 +33,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 import re
 import statistics
@@ -349,7 +350,9 @@ def current_facts(rng: random.Random, where: str, cur: dict) -> list[str]:
     }
     if now["precipitation"] > 0:
         kind = "snow" if now["weather_code"] in weather.SNOW_CODES else "rain"
-        details["precip"] = [f"{{precip}} mm of {kind} [fell|has fallen|came down] in the last hour."]
+        details["precip"] = [f"{{precip}} mm of {kind} [fell|has fallen|came down] in the last hour.",
+                             f"[In the last hour|Over the past hour], {{precip}} mm of {kind} [fell|came down|was recorded].",
+                             f"[The last hour brought|The past hour saw] {{precip}} mm of {kind}[ there|]."]
     keys = rng.sample(sorted(details), k=rng.choice([0, 1, 1, 2]))
     if "wind_humidity" in keys:  # it already says both: never repeat a figure in the same answer
         keys = [k for k in keys if k not in ("wind", "humidity")]
@@ -1005,8 +1008,10 @@ def write_dataset(out_dir: str | Path = OUT_DIR, n_total: int = N_TOTAL, seed: i
     files = {}
     for name, rows in ((TRAIN_FILE, train), (VALIDATION_FILE, val)):
         path = out_dir / name
-        with ui.atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.writelines(dumps_line(c) for c in rows)
+        with ui.atomic_path(path) as tmp:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+                fh.writelines(dumps_line(c) for c in rows)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; data files are for every user of the checkout
         files[name] = path
     t_generate = time.perf_counter() - t0
     humour = sum(1 for c in conversations if PERSONAS[c["tags"]["persona"]].humorous) / max(len(conversations), 1)
@@ -1052,7 +1057,9 @@ def run(out_dir: Path, n_total: int, seed: int) -> None:
     metadata["seconds"]["total"] = round(time.perf_counter() - t0, 2)
     # Timings vary from run to run; kept out of the file so that it has the same bytes every run.
     seconds = metadata.pop("seconds")
-    ui.write_json_atomic(out_dir / METADATA_FILE, metadata)
+    with ui.atomic_path(out_dir / METADATA_FILE) as tmp:
+        tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o644)
     c, tok, ans = metadata["counts"], metadata["tokens"], metadata["answers"]
     ui.info(TAG, "personas: " + ", ".join(f"{k} {v}" for k, v in c["persona"].items()) + f" (humour {metadata['humour_ratio']:.1%})")
     ui.info(TAG, "scenarios: " + ", ".join(f"{k} {v}" for k, v in c["scenario"].items()))

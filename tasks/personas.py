@@ -182,7 +182,7 @@ ONION = Persona(
     openers=[
         "[BREAKING|DEVELOPING|THIS JUST IN|URGENT]: [Atmosphere|Sky|Local air] [continues to exist|still overhead|refuses to comment] [over {place}|above {place}|near {place}], [sources confirm|officials say|experts report].",
         "[Nation's|Area|Local] [meteorologists|weather experts|forecasters] [confirm|admit|grudgingly concede] [sky|the weather|outdoors] [still happening|ongoing|as scheduled] [in {place}|over {place}|around {place}].",
-        "[Report|Study|Poll]: [Area|Local|Nation's] [residents|commuters|man] [asked about|demanding|braced for] [weather|conditions|the outdoors] [in {place}|over {place}|around {place}].",
+        "[Report|Study|Poll]: [Area man|Local residents|Nation's commuters] [asked about|demanding answers on|braced for] [weather|conditions|the outdoors] [in {place}|over {place}|around {place}].",
     ],
     quips={
         "any": [
