@@ -233,6 +233,9 @@ def run(config: str, adapter: str | None, out: str | None, ollama_base: str, sys
         if system is None:
             ui.warning(f"[{TAG}] No validation data to take a default persona from: the Modelfile gets no SYSTEM line")
     ui.info(TAG, f"Adapter {path} -> {target}")
+    if cfg["model"]["base"] == "tiny":
+        ui.warning(f"[{TAG}] This adapter belongs to the tiny CPU model: the files prove the export works, "
+                   "but no Ollama model can load it (export an adapter trained on Mistral 7B Instruct v0.2)")
     result = export(cfg, path, target, ollama_base, system)
     for name, size in result["files"].items():
         print(f"  {name:<28} {size:>14,} bytes")
