@@ -304,3 +304,50 @@ def test_gguf_lora_in_llama_cpp_reproduces_peft_logits(exported, adapter, tmp_pa
     got = np.array(llm.scores[: len(ids)])
     assert np.abs(got - want).max() / np.abs(want).max() < 2e-3
     assert (got.argmax(-1) == want.argmax(-1)).mean() == 1.0
+
+
+# ----------------------------------------------------------------- the documentation's commands exist
+
+DOCS = ["README.md", "docs/DEPLOYMENT.md", "docs/TRAINING_H100.md", "docs/TRAINING_M4.md", "docs/ROADMAP.md"]
+
+
+def _doc_commands(pattern: str) -> set[tuple[str, str]]:
+    import re
+
+    found = set()
+    for doc in DOCS:
+        for code in re.findall(r"`([^`]+)`|```bash\n(.*?)```", (ROOT / doc).read_text(encoding="utf-8"), flags=re.S):
+            for text in code:
+                for m in re.finditer(pattern, text):
+                    found.add((doc, m.group(0)))
+    return found
+
+
+def test_every_make_verb_in_the_docs_exists():
+    import re
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([a-z0-9][a-z0-9-]*):", makefile, flags=re.M))
+    uses = _doc_commands(r"\bmake(?: [a-z0-9][a-z0-9-]*| [A-Z]+=\S+)+")
+    assert len(uses) > 15
+    for doc, command in uses:
+        verbs = [w for w in command.split()[1:] if "=" not in w]
+        assert set(verbs) <= targets, f"{doc}: `{command}` uses a verb the Makefile lacks"
+        for var in (w.split("=")[0] for w in command.split()[1:] if "=" in w):
+            assert re.search(rf"\b{var}\b", makefile), f"{doc}: `{command}` sets {var}, which the Makefile never reads"
+
+
+def test_every_python_module_flag_in_the_docs_exists():
+    import re
+
+    uses = _doc_commands(r"python -m tasks\.\w+[^`\n]*")
+    assert len(uses) >= 4
+    helps = {}
+    for doc, command in uses:
+        module = re.match(r"python -m (tasks\.\w+)", command).group(1)
+        if module not in helps:
+            r = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, f"{doc}: `{command}`: {module} --help failed"
+            helps[module] = r.stdout
+        for flag in re.findall(r"(?<=\s)--[a-z0-9-]+", command):
+            assert flag in helps[module], f"{doc}: `{command}`: {module} has no {flag}"
