@@ -337,6 +337,27 @@ def check_config(python: str, config: str) -> Check:
     return Check("Config", OK, first_line(proc.stdout).replace(ui.OK_MARK, "").strip())
 
 
+def check_training_data(config: str) -> Check:
+    """The data pre-flight: the config's train and validation files against the data contract.
+
+    Runs in the environment's python (it imports the config loader and the validator); about 0.5 s for 16,000 lines.
+    """
+    from tasks.config import load_config
+    from tasks.validate_data import validate_file
+
+    try:
+        data = load_config(config)["data"]
+    except ui.Fail:
+        return Check("Training data", FAIL, f"{config} is not valid, so its data files are unknown", f"make validate CONFIG={config}")
+    problems = []
+    for path in (data["train"], data["validation"]):
+        problems += validate_file(path, max_errors=3)
+    if problems:
+        return Check("Training data", FAIL, f"{len(problems)} problem(s), first: {problems[0]}",
+                     "make data regenerates the dataset; make validate-data DATA=<file> lists every problem")
+    return Check("Training data", OK, f"{data['train']} and {data['validation']} match the data contract")
+
+
 # ----------------------------------------------------------------- inside an environment
 
 # Run with an environment's python: versions of the packages that matter, and the device.

@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from tasks import probes, ui, wandb_auth
@@ -296,7 +297,8 @@ def preflight(config: str) -> None:
     """train-h100's pre-flight: the cheap checks that can change between setup and a run."""
     tag = "TRAINING-H100"
     ui.info(tag, "Pre-flight checks starting")
-    checks = [*check_gpu(), probes.check_storage(ROOT, MIN_FREE_GB), config_check(config), probes.check_data_links(),
+    checks = [*check_gpu(), probes.check_storage(ROOT, MIN_FREE_GB), probes.check_config(sys.executable, config), probes.check_data_links(),
+              probes.check_training_data(config),
               probes.check_tmux(), wandb_auth.check(verify=False)]
     if importlib.util.find_spec("flash_attn") is None:
         checks.append(Check("Flash Attention 2", WARN, "not installed in this python: training uses sdpa",
@@ -304,16 +306,6 @@ def preflight(config: str) -> None:
     probes.report_all(checks, "pre-flight")
     ui.success("Pre-flight checks passed")
 
-
-def config_check(config: str) -> Check:
-    """Validate in this process (the env's python has the validator's packages)."""
-    from tasks.config import load_config
-
-    try:
-        cfg = load_config(config)
-    except ui.Fail as exc:
-        return Check("Config", FAIL, str(exc).splitlines()[0], f"make validate CONFIG={config} lists every error")
-    return Check("Config", OK, f"{config}: valid (profile {cfg['profile']})")
 
 
 def run(step: str | None = None, recreate: bool = False, config: str = DEFAULT_CONFIG, stamp: str | None = None) -> None:

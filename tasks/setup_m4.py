@@ -201,15 +201,6 @@ def step_finish(config: str, wandb_cli: str | None = None) -> None:
     ui.info(TAG, "Next step: make train-m4")
 
 
-def config_check(config: str) -> Check:
-    from tasks.config import load_config
-
-    try:
-        cfg = load_config(config)
-    except ui.Fail as exc:
-        return Check("Config", FAIL, str(exc).splitlines()[0], f"make validate CONFIG={config} lists every error")
-    return Check("Config", OK, f"{config}: valid (profile {cfg['profile']})")
-
 
 def preflight(config: str) -> None:
     """train-m4's pre-flight, in .venv-local's python: changes nothing."""
@@ -220,7 +211,7 @@ def preflight(config: str) -> None:
         checks.append(Check("MPS", FAIL, "torch is not installed in this python", "make setup-m4"))
     else:
         checks.append(mps_check(probes.probe_env(sys.executable, ("torch",), "mps"), "make setup-m4"))
-    checks += [config_check(config), probes.check_data_links()]
+    checks += [probes.check_config(sys.executable, config), probes.check_data_links(), probes.check_training_data(config)]
     probes.report_all(checks, "pre-flight")
     ui.success("Pre-flight checks passed")
 

@@ -644,6 +644,21 @@ def _rank0_decides(fn, is_main: bool):
     return result
 
 
+def validate_data_files(cfg: dict) -> None:
+    """The data pre-flight: both files against the data contract before any model loads (about 0.5 s for 16,000 lines)."""
+    from tasks.validate_data import validate_file
+
+    problems = []
+    for key in ("train", "validation"):
+        path = Path(cfg["data"][key])
+        if key == "validation" and not path.exists():
+            continue  # training runs without evaluation then, with a warning
+        problems += validate_file(path, max_errors=10)
+    if problems:
+        raise ui.Fail("data does not match the data contract (fix the lines, or `make data` to regenerate; "
+                      "`make validate-data DATA=<file>` lists every problem):\n  " + "\n  ".join(problems))
+
+
 def run(config: str, overrides: list[str] | None = None, log_file: str | None = None) -> int:
     cfg = load_config(config, overrides)
     tag = TAGS[cfg["profile"]]
@@ -655,6 +670,8 @@ def run(config: str, overrides: list[str] | None = None, log_file: str | None = 
         ui.success(f"{output_dir}: already trained to step {done.get('step')} (FINAL present); nothing to do. "
                    f"To train again, pass another output_dir (--set output_dir=adapters/<new-run>).")
         return 0
+
+    validate_data_files(cfg)
 
     stop = StopRequest()
     stop.install()

@@ -140,3 +140,25 @@ def test_make_setup_m4_then_a_no_op_then_only_the_venv_step(tmp_path):
     calls = machine.calls()
     assert any("pip install -r" in c for c in calls)
     assert not any(c.startswith(("system_profiler", "sysctl")) for c in calls)
+
+
+def test_preflight_data_check_names_the_bad_line(tmp_path):
+    """Both pre-flights run the data validator on the config's files: a bad line fails it, with file and line."""
+    import json as _json
+
+    from tests.helpers_train import CPU_CONFIG, write_data
+
+    train, val = write_data(tmp_path / "data", n_train=5, n_val=2)
+    cfg = tmp_path / "c.yaml"
+    text = CPU_CONFIG.read_text().replace("data/processed/train.jsonl", str(train)).replace("data/processed/val.jsonl", str(val))
+    cfg.write_text(text)
+    good = probes.check_training_data(str(cfg))
+    assert good.status == probes.OK and str(train) in good.value
+    lines = train.read_text().splitlines()
+    broken = _json.loads(lines[1])
+    broken["messages"][3]["tool_call_id"] = "nobody"
+    lines[1] = _json.dumps(broken)
+    train.write_text("\n".join(lines) + "\n")
+    bad = probes.check_training_data(str(cfg))
+    assert bad.status == probes.FAIL
+    assert f"{train}:2: " in bad.value and "make data" in bad.fix

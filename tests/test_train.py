@@ -232,3 +232,20 @@ def test_incomplete_checkpoint_is_skipped_on_resume(tmp_path):
     assert events(out, "start")[-1]["resumed_from"] == 4
     assert [s["step"] for s in events(out, "step")][-4:] == [5, 6, 7, 8]
     assert checkpoints.checkpoint_problem(out / "checkpoint-8") is None  # rewritten complete
+
+
+def test_bad_data_stops_the_run_before_any_model_loads(tmp_path):
+    """The data pre-flight: a line off the contract is named with its file and line, exit 1, nothing written."""
+    out = tmp_path / "out"
+    sets = overrides(tmp_path, out)
+    train = Path(next(s for s in sets if s.startswith("data.train=")).split("=", 1)[1])
+    lines = train.read_text().splitlines()
+    bad = json.loads(lines[2])
+    bad["messages"][2]["tool_calls"][0]["function"]["name"] = "get_wether"
+    lines[2] = json.dumps(bad)
+    train.write_text("\n".join(lines) + "\n")
+    proc = run_train(sets)
+    assert proc.returncode == 1
+    assert f"{train}:3: " in proc.stderr and "get_wether" in proc.stderr
+    assert "data does not match the data contract" in proc.stderr
+    assert not out.exists() or not any(out.iterdir())
