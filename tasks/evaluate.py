@@ -119,6 +119,18 @@ def _abs(path: str | Path) -> Path:
     return p if p.is_absolute() else ROOT / p
 
 
+def check_base(base: str, adapter: Path) -> None:
+    """Refuse a config whose base is not the model the adapter was trained on (e.g. the CPU profile's tiny model
+    with a 7B adapter copied to a laptop): PEFT would fail on shapes, or worse, not."""
+    recorded = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not recorded:
+        return
+    same = Path(recorded).resolve() == Path(base).resolve() if Path(recorded).exists() and Path(base).exists() else recorded == base
+    if not same:
+        raise ui.Fail(f"{adapter}: trained on {recorded!r}, but the config's base is {base!r} "
+                      "(pass the config the adapter was trained with, e.g. CONFIG=configs/training_config_h100.yaml, or --set model.base=...)")
+
+
 def load(cfg: dict, adapter: Path):
     """(model with the adapter, tokenizer, device); the base is the same model inside `disable_adapter()`."""
     import torch
@@ -221,6 +233,7 @@ def evaluate(cfg: dict, adapter: str | Path, *, max_examples: int | None = None,
         raise ui.Fail(f"{adapter}: no adapter_config.json (train first, or pass ADAPTER=adapters/<run>)")
     if not (adapter / "FINAL").is_file():
         ui.warning(f"[{TAG}] {adapter}: no FINAL marker: evaluating an adapter that training has not finished writing")
+    check_base(train.resolve_base(cfg), adapter)
     examples = read_validation(_abs(cfg["data"]["validation"]), max_examples or cfg["data"]["max_eval_examples"])
     loading = time.monotonic()
     model, tok, choice = load(cfg, adapter)

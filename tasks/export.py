@@ -39,7 +39,7 @@ GGUF_NAME = "weatherman-lora.gguf"
 DEFAULT_OLLAMA_BASE = "mistral:7b-instruct-v0.2-q4_K_M"
 MISTRAL_7B_V02 = "mistralai/Mistral-7B-Instruct-v0.2"
 # Head counts llama.cpp needs to permute q/k; the base's config.json when present, these otherwise.
-MISTRAL_7B_V02_CONFIG = {"num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 32}
+MISTRAL_7B_V02_CONFIG = {"num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 32, "hidden_size": 4096}
 PEFT_FILES = ("adapter_model.safetensors", "adapter_config.json")
 
 
@@ -158,18 +158,20 @@ def resolve_adapter(cfg: dict, adapter: str | None) -> Path:
 
 
 def base_config(cfg: dict, adapter_cfg: dict) -> dict:
-    """The base model's head counts, from its config.json where one is on disk."""
-    candidates = []
-    if cfg["model"]["base"] == "tiny":
-        candidates.append(_abs(cfg["model"]["tiny"]["path"]))
-    candidates.append(Path(adapter_cfg.get("base_model_name_or_path") or ""))
-    candidates.append(_abs(cfg["model"]["base"]))
+    """The head counts of the model the adapter was trained on: its config.json where one is on disk.
+
+    The adapter's own record (base_model_name_or_path) comes first: on a laptop the default config
+    is the CPU one, whose tiny model must not lend its head counts to a 7B adapter."""
+    recorded = adapter_cfg.get("base_model_name_or_path") or ""
+    candidates = [Path(recorded)] if recorded else []
+    if not recorded:
+        candidates.append(_abs(cfg["model"]["tiny"]["path"]) if cfg["model"]["base"] == "tiny" else _abs(cfg["model"]["base"]))
     for folder in candidates:
         if str(folder) not in ("", ".") and (folder / "config.json").is_file():
             return json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    if MISTRAL_7B_V02 in (adapter_cfg.get("base_model_name_or_path"), cfg["model"]["base"]):
+    if recorded == MISTRAL_7B_V02 or (not recorded and cfg["model"]["base"] == MISTRAL_7B_V02):
         return dict(MISTRAL_7B_V02_CONFIG)
-    raise ui.Fail(f"base model {adapter_cfg.get('base_model_name_or_path')!r}: no config.json found and not {MISTRAL_7B_V02} "
+    raise ui.Fail(f"base model {recorded or cfg['model']['base']!r}: no config.json found and not {MISTRAL_7B_V02} "
                   "(the Ollama export targets Mistral 7B Instruct v0.2)")
 
 

@@ -60,6 +60,7 @@ def expected_tensors(adapter_dir: Path, base_config: dict) -> dict:
     n_head, n_kv = base_heads(base_config)
     out = {}
     raw = load_file(str(adapter_dir / "adapter_model.safetensors"))
+    _check_shapes(raw, base_config, adapter_dir)
     for name, w in sorted(raw.items()):
         gname = gguf_name(name)
         w = w.astype(np.float32)
@@ -69,6 +70,20 @@ def expected_tensors(adapter_dir: Path, base_config: dict) -> dict:
             w = permute_rows(w, n_kv)
         out[gname] = np.ascontiguousarray(w)
     return out
+
+
+def _check_shapes(raw: dict, base_config: dict, adapter_dir: Path) -> None:
+    """The adapter must fit the base whose head counts permute q and k: a wrong base would permute silently wrong."""
+    hidden, layers = base_config.get("hidden_size"), base_config.get("num_hidden_layers")
+    for name, w in raw.items():
+        m = _PEFT_NAME.match(name)
+        if not m:
+            continue
+        layer, proj, ab = int(m.group(1)), m.group(2), m.group(3)
+        if layers is not None and layer >= layers:
+            raise ui.Fail(f"{adapter_dir}: tensor {name} is for layer {layer}, but the base has {layers} layers (wrong base model?)")
+        if hidden is not None and proj == "self_attn.q_proj" and ab == "A" and w.shape[1] != hidden:
+            raise ui.Fail(f"{adapter_dir}: q_proj takes {w.shape[1]} features, but the base's hidden size is {hidden} (wrong base model?)")
 
 
 def adapter_settings(adapter_dir: Path) -> dict:

@@ -161,3 +161,16 @@ def test_command_without_adapter_fails_clearly(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tasks.evaluate", "--config", str(CPU_CONFIG), "--adapter", str(tmp_path / "none")],
                        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
     assert r.returncode == 1 and "adapter_config.json" in r.stderr and "ADAPTER=" in r.stderr
+
+
+def test_adapter_of_another_base_is_refused(adapter, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(adapter, other)
+    cfg = json.loads((other / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = "mistralai/Mistral-7B-Instruct-v0.2"
+    (other / "adapter_config.json").write_text(json.dumps(cfg))
+    r = subprocess.run([sys.executable, "-m", "tasks.evaluate", "--config", str(CPU_CONFIG), "--adapter", str(other)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
+    assert r.returncode == 1 and "trained on 'mistralai/Mistral-7B-Instruct-v0.2'" in r.stderr and "CONFIG=" in r.stderr

@@ -351,3 +351,14 @@ def test_every_python_module_flag_in_the_docs_exists():
             helps[module] = r.stdout
         for flag in re.findall(r"(?<=\s)--[a-z0-9-]+", command):
             assert flag in helps[module], f"{doc}: `{command}`: {module} has no {flag}"
+
+
+def test_adapter_for_another_base_is_refused_not_permuted_wrongly(adapter, tmp_path):
+    # A tiny adapter that claims Mistral 7B as its base: the 7B head counts must not be applied to it.
+    other = tmp_path / "other"
+    shutil.copytree(adapter, other)
+    cfg = json.loads((other / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = "mistralai/Mistral-7B-Instruct-v0.2"
+    (other / "adapter_config.json").write_text(json.dumps(cfg))
+    r = _export(other, tmp_path / "out")
+    assert r.returncode == 1 and "hidden size is 4096" in r.stderr
