@@ -116,7 +116,7 @@ demo: ## the whole pipeline on the CPU with a tiny model, no download: data, tra
 	$(PY) -m tasks.demo
 
 .PHONY: bench
-bench: ## training-loop tokens/s against a raw forward+backward, padding fraction, peak memory (JSON last)
+bench: $(STAMPS)/data-links.stamp ## training-loop tokens/s against a raw forward+backward, padding fraction, peak memory (JSON last)
 	$(PY) -m tasks.bench --config configs/training_config_cpu.yaml
 
 # ----------------------------------------------------------------------------- H100 (RunPod)

@@ -9,7 +9,9 @@
    and prints the first and last logged loss;
 4. loads the adapter back with `PeftModel.from_pretrained` and answers sample prompts from the
    validation set (greedy, bounded length);
-5. prints where everything is. A random tiny model learns the format, not the weather: the answers
+5. evaluates base vs adapter on a few validation turns (`tasks.evaluate`, bounded in tokens and
+   time) and prints the table and its JSON;
+6. prints where everything is. A random tiny model learns the format, not the weather: the answers
    show the pipeline works end to end, not a useful forecaster.
 """
 
@@ -28,6 +30,10 @@ from tasks.config import ROOT, load_config
 TAG = "DEMO"
 SAMPLE_PROMPTS = 3
 MAX_NEW_TOKENS = 64
+# A small evaluation: a handful of validation conversations, short generations, a hard time limit.
+EVAL_EXAMPLES = 4
+EVAL_NEW_TOKENS = 48
+EVAL_BUDGET_S = 90.0
 
 
 def _abs(path: str) -> Path:
@@ -36,21 +42,21 @@ def _abs(path: str) -> Path:
 
 
 def ensure_data(cfg: dict) -> None:
-    """Generate and link the dataset when the configured files are missing."""
+    """Link the dataset when the configured files are missing, generating it first if needed."""
     train, val = _abs(cfg["data"]["train"]), _abs(cfg["data"]["validation"])
     if train.is_file() and val.is_file():
         ui.info(TAG, f"Data present: {train}, {val}")
         return
-    for module in ("generate_data", "link_data"):
-        if not (ROOT / "tasks" / f"{module}.py").is_file():
-            raise ui.Fail(f"{train}: missing, and tasks/{module}.py is not in this checkout to build it (run `make data`)")
-    ui.info(TAG, "Data missing: generating it (python -m tasks.generate_data, then tasks.link_data)")
-    for module in ("generate_data", "link_data"):
+    final = [ROOT / "data" / "synthetic" / name for name in ("final_train.jsonl", "final_validation.jsonl", "merge_metadata.json")]
+    # The final files are tracked in git: a fresh clone only needs the links.
+    modules = ["link_data"] if all(p.is_file() for p in final) else ["generate_data", "link_data"]
+    ui.info(TAG, "Data missing: " + ", then ".join(f"python -m tasks.{m}" for m in modules))
+    for module in modules:
         r = subprocess.run([sys.executable, "-m", f"tasks.{module}"], cwd=ROOT)
         if r.returncode != 0:
             raise ui.Fail(f"python -m tasks.{module} failed (exit {r.returncode}); see its output above")
     if not (train.is_file() and val.is_file()):
-        raise ui.Fail(f"{train}: still missing after generating the data (check tasks.link_data)")
+        raise ui.Fail(f"{train}: still missing after linking the data (the config's data paths must be data/processed/*.jsonl)")
 
 
 def loss_curve(output_dir: Path) -> list[tuple[int, float]]:
@@ -109,6 +115,13 @@ def run(config: str, overrides: list[str]) -> int:
     ui.info(TAG, f"Reloading the adapter with PeftModel.from_pretrained({output_dir})")
     for question, reply in answer_samples(base, output_dir, _abs(cfg["data"]["validation"]), SAMPLE_PROMPTS):
         print(f"  Q: {question}\n  A: {reply or '(empty)'}\n")
+    from tasks import evaluate
+
+    ui.info(TAG, f"Evaluating base vs adapter on {EVAL_EXAMPLES} validation conversations (make eval runs more)")
+    result = evaluate.evaluate(cfg, output_dir, max_examples=EVAL_EXAMPLES, max_new_tokens=EVAL_NEW_TOKENS,
+                               time_budget_s=EVAL_BUDGET_S, progress=False)
+    evaluate.report(result)
+    print(json.dumps(evaluate.last_line(result), sort_keys=True))
     ui.info(TAG, "Where everything is:")
     for name, path in (("data", f"{_abs(cfg['data']['train'])}, {_abs(cfg['data']['validation'])}"), ("base model", base),
                        ("adapter", output_dir), ("metrics", output_dir / "metrics.jsonl"),
