@@ -651,8 +651,10 @@ def validate_data_files(cfg: dict) -> None:
     problems = []
     for key in ("train", "validation"):
         path = Path(cfg["data"][key])
-        if key == "validation" and not path.exists():
-            continue  # training runs without evaluation then, with a warning
+        if not path.exists():
+            if key == "validation":
+                continue  # training runs without evaluation then, with a warning
+            raise ui.Fail(f"{path}: data file not found (run `make data`, or pass --set data.train=... / data.validation=...)")
         problems += validate_file(path, max_errors=10)
     if problems:
         raise ui.Fail("data does not match the data contract (fix the lines, or `make data` to regenerate; "

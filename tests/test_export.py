@@ -163,7 +163,10 @@ def test_modelfile_parses_as_ollama_does(exported):
     assert values["adapter"] == "./weatherman-lora.gguf"
     assert values["template"] == export.go_template(chat.TOOLS)
     assert values["system"] == NEUTRAL_PROMPT
-    assert values["num_ctx"] == "1024"  # the CPU config's max_seq_length
+    from tasks.config import load_config
+
+    # The context the adapter was trained with: the CPU config's max_seq_length.
+    assert values["num_ctx"] == str(load_config(chat.ROOT / "configs/training_config_cpu.yaml")["data"]["max_seq_length"])
 
 
 def test_tool_call_prefix_is_what_ollama_parses():
