@@ -69,7 +69,8 @@ $(STAMPS)/validate-$(CONFIG_KEY).stamp: $(wildcard $(CONFIG)) $(CONFIG_SCHEMA) t
 data: $(DATA_METADATA) ## generate the 16,000-conversation dataset, validate it, report token statistics
 
 # merge_metadata.json is written last, after both data files: it stands for all three.
-$(DATA_METADATA): $(DATA_SOURCES) tasks/chat.py configs/chat_template.jinja
+# The metadata counts conversations over each profile's max_seq_length: the configs are inputs too.
+$(DATA_METADATA): $(DATA_SOURCES) tasks/chat.py configs/chat_template.jinja $(wildcard configs/training_config_*.yaml)
 	$(PY) -m tasks.generate_data
 
 .PHONY: validate-data
