@@ -33,6 +33,12 @@ PROFILE_CONFIGS = {p: ROOT / "configs" / f"training_config_{p}.yaml" for p in ("
 _FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+def project_path(path: str | Path) -> Path:
+    """A config path as the tasks use it: relative paths are taken from the project root."""
+    p = Path(path)
+    return p if p.is_absolute() else ROOT / p
+
+
 def load_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from tasks import ui
-from tasks.config import ROOT, load_config
+from tasks.config import ROOT, load_config, project_path
 
 TAG = "DEMO"
 SAMPLE_PROMPTS = 3
@@ -36,14 +36,10 @@ EVAL_NEW_TOKENS = 48
 EVAL_BUDGET_S = 90.0
 
 
-def _abs(path: str) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else ROOT / p
-
 
 def ensure_data(cfg: dict) -> None:
     """Link the dataset when the configured files are missing, generating it first if needed."""
-    train, val = _abs(cfg["data"]["train"]), _abs(cfg["data"]["validation"])
+    train, val = project_path(cfg["data"]["train"]), project_path(cfg["data"]["validation"])
     if train.is_file() and val.is_file():
         ui.info(TAG, f"Data present: {train}, {val}")
         return
@@ -60,9 +56,9 @@ def ensure_data(cfg: dict) -> None:
 
 
 def loss_curve(output_dir: Path) -> list[tuple[int, float]]:
-    path = output_dir / "metrics.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.is_file() else []
-    return [(r["step"], r["loss"]) for r in rows if r["event"] == "step"]
+    from tasks import eta
+
+    return [(r["step"], r["loss"]) for r in eta.read_events(output_dir) if r["event"] == "step"]
 
 
 def answer_samples(base: str, adapter: Path, validation: Path, n: int) -> list[tuple[str, str]]:
@@ -105,7 +101,7 @@ def run(config: str, overrides: list[str]) -> int:
     code = train.run(config, overrides)
     if code != 0:
         return code
-    output_dir = _abs(cfg["output_dir"])
+    output_dir = project_path(cfg["output_dir"])
     curve = loss_curve(output_dir)
     if curve:
         (s0, l0), (s1, l1) = curve[0], curve[-1]
@@ -113,7 +109,7 @@ def run(config: str, overrides: list[str]) -> int:
         mark(f"[{TAG}] Loss {l0:.3f} at step {s0} -> {l1:.3f} at step {s1} ({'falling' if l1 < l0 else 'NOT falling'})")
     train.quiet_libraries()
     ui.info(TAG, f"Reloading the adapter with PeftModel.from_pretrained({output_dir})")
-    for question, reply in answer_samples(base, output_dir, _abs(cfg["data"]["validation"]), SAMPLE_PROMPTS):
+    for question, reply in answer_samples(base, output_dir, project_path(cfg["data"]["validation"]), SAMPLE_PROMPTS):
         print(f"  Q: {question}\n  A: {reply or '(empty)'}\n")
     from tasks import evaluate
 
@@ -123,7 +119,7 @@ def run(config: str, overrides: list[str]) -> int:
     evaluate.report(result)
     print(json.dumps(evaluate.last_line(result), sort_keys=True))
     ui.info(TAG, "Where everything is:")
-    for name, path in (("data", f"{_abs(cfg['data']['train'])}, {_abs(cfg['data']['validation'])}"), ("base model", base),
+    for name, path in (("data", f"{project_path(cfg['data']['train'])}, {project_path(cfg['data']['validation'])}"), ("base model", base),
                        ("adapter", output_dir), ("metrics", output_dir / "metrics.jsonl"),
                        ("checkpoints", ", ".join(sorted(p.name for p in output_dir.glob("checkpoint-*"))) or "none"),
                        ("config used", output_dir / "training_config.resolved.yaml")):

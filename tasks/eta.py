@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from tasks import checkpoints, ui
-from tasks.config import PROFILE_CONFIGS, ROOT, default_profile, load_config
+from tasks.config import PROFILE_CONFIGS, ROOT, default_profile, load_config, project_path
 
 TAG = "ETA"
 LOGS_DIR = ROOT / "logs"
@@ -46,8 +46,7 @@ WARMUP_STEPS = 3
 
 def output_dir_of(cfg: dict) -> Path:
     """The run folder of a resolved config, relative paths taken from the project root (as tasks.train does)."""
-    out = Path(cfg["output_dir"])
-    return out if out.is_absolute() else ROOT / out
+    return project_path(cfg["output_dir"])
 
 
 def record_path(logs_dir: Path, env: str) -> Path:

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from tasks import ui
-from tasks.config import ROOT, load_config
+from tasks.config import load_config, project_path
 
 TAG = "EVAL"
 CALL_PREFIX = "[TOOL_CALLS]"
@@ -113,10 +113,6 @@ def cases_of(example: dict) -> list[tuple[int, list[dict]]]:
 
 # ----------------------------------------------------------------- model work
 
-
-def _abs(path: str | Path) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else ROOT / p
 
 
 def check_base(base: str, adapter: Path) -> None:
@@ -228,13 +224,13 @@ def evaluate(cfg: dict, adapter: str | Path, *, max_examples: int | None = None,
     from tasks import chat, train
 
     train.quiet_libraries()
-    adapter = _abs(adapter)
+    adapter = project_path(adapter)
     if not (adapter / "adapter_config.json").is_file():
         raise ui.Fail(f"{adapter}: no adapter_config.json (train first, or pass ADAPTER=adapters/<run>)")
     if not (adapter / "FINAL").is_file():
         ui.warning(f"[{TAG}] {adapter}: no FINAL marker: evaluating an adapter that training has not finished writing")
     check_base(train.resolve_base(cfg), adapter)
-    examples = read_validation(_abs(cfg["data"]["validation"]), max_examples or cfg["data"]["max_eval_examples"])
+    examples = read_validation(project_path(cfg["data"]["validation"]), max_examples or cfg["data"]["max_eval_examples"])
     loading = time.monotonic()
     model, tok, choice = load(cfg, adapter)
     # The budget is for the evaluation itself; loading a 7B from disk is bounded on its own.
@@ -333,7 +329,7 @@ def run(config: str, adapter: str | None, overrides: list[str], max_examples: in
         time_budget_s: float, tolerance: float) -> None:
     cfg = load_config(config, overrides)
     path = adapter or cfg["output_dir"]
-    ui.info(TAG, f"Adapter {_abs(path)} on {cfg['data']['validation']} (budget {time_budget_s:g} s, {max_new_tokens} new tokens per turn)")
+    ui.info(TAG, f"Adapter {project_path(path)} on {cfg['data']['validation']} (budget {time_budget_s:g} s, {max_new_tokens} new tokens per turn)")
     result = evaluate(cfg, path, max_examples=max_examples, max_new_tokens=max_new_tokens, time_budget_s=time_budget_s, tolerance=tolerance)
     report(result)
     print(json.dumps(last_line(result)), flush=True)

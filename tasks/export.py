@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 from tasks import ui
-from tasks.config import ROOT, load_config
+from tasks.config import ROOT, load_config, project_path
 
 TAG = "EXPORT"
 GGUF_NAME = "weatherman-lora.gguf"
@@ -140,13 +140,9 @@ def modelfile(ollama_base: str, system: str | None, num_ctx: int, tools: list[di
 # ----------------------------------------------------------------- inputs
 
 
-def _abs(path: str | Path) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else ROOT / p
-
 
 def resolve_adapter(cfg: dict, adapter: str | None) -> Path:
-    path = _abs(adapter or cfg["output_dir"])
+    path = project_path(adapter or cfg["output_dir"])
     if not path.is_dir():
         raise ui.Fail(f"{path}: no such adapter folder (train first, or pass ADAPTER=adapters/<run>)")
     missing = [f for f in PEFT_FILES if not (path / f).is_file()]
@@ -165,7 +161,7 @@ def base_config(cfg: dict, adapter_cfg: dict) -> dict:
     recorded = adapter_cfg.get("base_model_name_or_path") or ""
     candidates = [Path(recorded)] if recorded else []
     if not recorded:
-        candidates.append(_abs(cfg["model"]["tiny"]["path"]) if cfg["model"]["base"] == "tiny" else _abs(cfg["model"]["base"]))
+        candidates.append(project_path(cfg["model"]["tiny"]["path"]) if cfg["model"]["base"] == "tiny" else project_path(cfg["model"]["base"]))
     for folder in candidates:
         if str(folder) not in ("", ".") and (folder / "config.json").is_file():
             return json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -177,7 +173,7 @@ def base_config(cfg: dict, adapter_cfg: dict) -> dict:
 
 def default_system(cfg: dict) -> str | None:
     """The neutral persona's system prompt from the validation data (the exact text the model was trained with)."""
-    path = _abs(cfg["data"]["validation"])
+    path = project_path(cfg["data"]["validation"])
     if not path.is_file():
         return None
     fallback = None
@@ -229,7 +225,7 @@ def export(cfg: dict, adapter: Path, out: Path, ollama_base: str, system: str | 
 def run(config: str, adapter: str | None, out: str | None, ollama_base: str, system: str | None, overrides: list[str] | None = None) -> None:
     cfg = load_config(config, overrides)
     path = resolve_adapter(cfg, adapter)
-    target = _abs(out) if out else ROOT / "exports" / path.name
+    target = project_path(out) if out else ROOT / "exports" / path.name
     if system is None:
         system = default_system(cfg)
         if system is None:

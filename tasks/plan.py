@@ -30,7 +30,7 @@ import math
 from pathlib import Path
 
 from tasks import ui
-from tasks.config import ROOT, load_config
+from tasks.config import ROOT, load_config, project_path
 
 TAG = "PLAN"
 GB = 1e9  # decimal gigabytes, as GPU and Mac memory are sold
@@ -308,8 +308,7 @@ def data_path(cfg: dict, override: str | None) -> Path:
         if not p.is_file():
             raise ui.Fail(f"{p}: data file not found (pass an existing --data, or run `make data`)")
         return p
-    configured = Path(cfg["data"]["train"])
-    configured = configured if configured.is_absolute() else ROOT / configured
+    configured = project_path(cfg["data"]["train"])
     for p in (configured, FINAL_TRAIN):
         if p.is_file():
             return p

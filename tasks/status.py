@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from tasks import checkpoints, eta, monitor, ui
-from tasks.config import PROFILE_CONFIGS
+from tasks.config import PROFILE_CONFIGS, project_path
 
 TAG = "STATUS"
 STALL_MINUTES = 20.0
@@ -80,8 +80,7 @@ def find_log(r: eta.Run, est: eta.Estimate) -> Path | None:
     if r.record and r.record.get("log_file"):
         candidates.append(Path(r.record["log_file"]))
     if est.start and est.start.get("log_file"):
-        p = Path(est.start["log_file"])
-        candidates.append(p if p.is_absolute() else eta.ROOT / p)
+        candidates.append(project_path(est.start["log_file"]))
     existing = [p for p in candidates if p.is_file()]
     return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
 

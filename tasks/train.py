@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 from tasks import checkpoints, ui
-from tasks.config import ROOT, load_config, resolve_run_name
+from tasks.config import ROOT, load_config, project_path, resolve_run_name
 
 ACCELERATE_DDP = ROOT / "configs" / "accelerate_ddp.yaml"
 TAGS = {"h100": "TRAINING-H100", "m4": "TRAINING-M4", "cpu": "TRAINING"}
@@ -664,8 +664,7 @@ def validate_data_files(cfg: dict) -> None:
 def run(config: str, overrides: list[str] | None = None, log_file: str | None = None) -> int:
     cfg = load_config(config, overrides)
     tag = TAGS[cfg["profile"]]
-    output_dir = Path(cfg["output_dir"])
-    output_dir = output_dir if output_dir.is_absolute() else ROOT / output_dir
+    output_dir = project_path(cfg["output_dir"])
     final = output_dir / checkpoints.FINAL
     if final.is_file():
         done = json.loads(final.read_text(encoding="utf-8"))

@@ -195,3 +195,8 @@ def test_validate_imports_no_torch():
         cwd=ROOT, capture_output=True, text=True,
     )
     assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_config_paths_are_taken_from_the_project_root(tmp_path):
+    assert config.project_path("adapters/x") == ROOT / "adapters/x"
+    assert config.project_path(tmp_path / "y") == tmp_path / "y"
