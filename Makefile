@@ -41,7 +41,7 @@ CONFIG_KEY := $(subst /,_,$(CONFIG))
 DATA_KEY := $(subst /,_,$(DATA))
 DATA_FINAL := data/synthetic/final_train.jsonl data/synthetic/final_validation.jsonl
 DATA_METADATA := data/synthetic/merge_metadata.json
-DATA_SOURCES := tasks/generate_data.py tasks/gazetteer.py tasks/personas.py tasks/weather.py configs/tools.json
+DATA_SOURCES := tasks/data/generate.py tasks/data/gazetteer.py tasks/data/personas.py tasks/data/weather.py configs/tools.json
 
 # ----------------------------------------------------------------------------- help
 .PHONY: help
@@ -70,19 +70,19 @@ data: $(DATA_METADATA) ## generate the 16,000-conversation dataset, validate it,
 
 # merge_metadata.json is written last, after both data files: it stands for all three.
 # The metadata counts conversations over each profile's max_seq_length: the configs are inputs too.
-$(DATA_METADATA): $(DATA_SOURCES) tasks/chat.py configs/chat_template.jinja $(wildcard configs/training_config_*.yaml)
-	$(PY) -m tasks.generate_data
+$(DATA_METADATA): $(DATA_SOURCES) tasks/train/template.py configs/chat_template.jinja $(wildcard configs/training_config_*.yaml)
+	$(PY) -m tasks.data.generate
 
 .PHONY: validate-data
 validate-data: $(STAMPS)/validate-data-$(DATA_KEY).stamp ## validate a JSONL data file against the data contract (DATA=path)
 
-$(STAMPS)/validate-data-$(DATA_KEY).stamp: $(wildcard $(DATA)) tasks/validate_data.py configs/tools.json | $(STAMPS)
-	$(PY) -m tasks.validate_data --data $(DATA)
+$(STAMPS)/validate-data-$(DATA_KEY).stamp: $(wildcard $(DATA)) tasks/data/validate.py configs/tools.json | $(STAMPS)
+	$(PY) -m tasks.data.validate --data $(DATA)
 	@touch $@
 
 # data/processed/{train,val}.jsonl link to the final files.
-$(STAMPS)/data-links.stamp: $(DATA_METADATA) tasks/link_data.py | $(STAMPS)
-	$(PY) -m tasks.link_data
+$(STAMPS)/data-links.stamp: $(DATA_METADATA) tasks/data/links.py | $(STAMPS)
+	$(PY) -m tasks.data.links
 	@touch $@
 
 # ----------------------------------------------------------------------------- training
@@ -92,9 +92,9 @@ _TRAIN_READY := $(STAMPS)/validate-$(CONFIG_KEY).stamp $(STAMPS)/data-links.stam
 .PHONY: train
 train: $(_TRAIN_READY) | logs adapters ## train in the foreground (CONFIG=path); DETACH=1 runs it in tmux and watches it
 ifeq ($(DETACH),1)
-	$(PY) -m tasks.launch --config $(CONFIG) --gpus $(GPUS)
+	$(PY) -m tasks.run.launch --config $(CONFIG) --gpus $(GPUS)
 else
-	$(PY) -m tasks.train --config $(CONFIG) --gpus $(GPUS)
+	$(PY) -m tasks.train.train --config $(CONFIG) --gpus $(GPUS)
 endif
 
 # eta/status: the run of CONFIG when given on the command line, else the latest run this profile started.
@@ -102,15 +102,15 @@ _RUN_SELECT = $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),--
 
 .PHONY: resume
 resume: ## resume this machine's latest run from its newest complete checkpoint, the way it was started
-	$(PY) -m tasks.resume --env $(ENV)
+	$(PY) -m tasks.run.resume --env $(ENV)
 
 .PHONY: eta
 eta: ## current step, tokens/s and estimated completion of the latest run
-	$(PY) -m tasks.eta $(_RUN_SELECT)
+	$(PY) -m tasks.run.eta $(_RUN_SELECT)
 
 .PHONY: status
 status: ## running, stalled, crashed or finished: one screen; exit 1 when crashed or stalled
-	$(PY) -m tasks.status $(_RUN_SELECT)
+	$(PY) -m tasks.run.status $(_RUN_SELECT)
 
 .PHONY: demo
 demo: ## the whole pipeline on the CPU with a tiny model, no download: data, train, reload, answer
@@ -118,7 +118,7 @@ demo: ## the whole pipeline on the CPU with a tiny model, no download: data, tra
 
 .PHONY: bench
 bench: $(STAMPS)/data-links.stamp ## training-loop tokens/s against a raw forward+backward, padding fraction, peak memory (JSON last)
-	$(PY) -m tasks.bench --config configs/training_config_cpu.yaml
+	$(PY) -m tasks.train.bench --config configs/training_config_cpu.yaml
 
 # ----------------------------------------------------------------------------- H100 (RunPod)
 # Setup runs before its environment exists: the machine and env steps use the system python3
@@ -144,22 +144,22 @@ setup-h100: ## RunPod H100: check the pod, build the conda env, flash-attn, vali
 	  $(MAKE) --no-print-directory $(H100_READY) CONFIG=$(H100_CONFIG) PY="$$(cat $(H100_ENV_STAMP))/bin/python"; \
 	fi
 
-$(STAMPS)/h100-machine.stamp: tasks/setup_h100.py tasks/probes.py | $(STAMPS)
-	$(SETUP_PY) -m tasks.setup_h100 --step machine
+$(STAMPS)/h100-machine.stamp: tasks/setup/h100.py tasks/setup/probes.py | $(STAMPS)
+	$(SETUP_PY) -m tasks.setup.h100 --step machine
 	@touch $@
 
 # Only environment-remote.yml reruns this step; the machine checks just have to have passed.
 $(H100_ENV_STAMP): environment-remote.yml | $(STAMPS)/h100-machine.stamp
-	$(SETUP_PY) -m tasks.setup_h100 --step env $(_RECREATE) --stamp $@
+	$(SETUP_PY) -m tasks.setup.h100 --step env $(_RECREATE) --stamp $@
 
-$(H100_READY): $(H100_ENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(H100_CONFIG)).stamp $(STAMPS)/data-links.stamp tasks/wandb_auth.py
-	$(PY) -m tasks.setup_h100 --step finish --config $(H100_CONFIG)
+$(H100_READY): $(H100_ENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(H100_CONFIG)).stamp $(STAMPS)/data-links.stamp tasks/setup/wandb_auth.py
+	$(PY) -m tasks.setup.h100 --step finish --config $(H100_CONFIG)
 	@touch $@
 
 .PHONY: train-h100
 train-h100: ## RunPod H100: pre-flight, resume or start in tmux, watch the first minutes (GPUS=n)
-	$(PY) -m tasks.setup_h100 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml)
-	$(PY) -m tasks.launch --env h100 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml) --gpus $(GPUS)
+	$(PY) -m tasks.setup.h100 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml)
+	$(PY) -m tasks.run.launch --env h100 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml) --gpus $(GPUS)
 
 # ----------------------------------------------------------------------------- Mac M4
 # The same shape as setup-h100: PYTHON (3.10+) builds .venv-local, whose python does the rest.
@@ -181,42 +181,42 @@ setup-m4: ## Apple Silicon: check the Mac, build .venv-local, prove MPS works, v
 	  $(MAKE) --no-print-directory $(M4_READY) CONFIG=$(M4_CONFIG) PY=.venv-local/bin/python; \
 	fi
 
-$(STAMPS)/m4-machine.stamp: tasks/setup_m4.py tasks/probes.py | $(STAMPS)
-	$(PYTHON) -m tasks.setup_m4 --step machine --python $(PYTHON)
+$(STAMPS)/m4-machine.stamp: tasks/setup/m4.py tasks/setup/probes.py | $(STAMPS)
+	$(PYTHON) -m tasks.setup.m4 --step machine --python $(PYTHON)
 	@touch $@
 
 # Only requirements-local.txt reruns this step.
 $(M4_VENV_STAMP): requirements-local.txt | $(STAMPS)/m4-machine.stamp
-	$(PYTHON) -m tasks.setup_m4 --step venv --python $(PYTHON) $(_RECREATE) --stamp $@
+	$(PYTHON) -m tasks.setup.m4 --step venv --python $(PYTHON) $(_RECREATE) --stamp $@
 
-$(M4_READY): $(M4_VENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(M4_CONFIG)).stamp $(STAMPS)/data-links.stamp tasks/wandb_auth.py
-	$(PY) -m tasks.setup_m4 --step finish --config $(M4_CONFIG)
+$(M4_READY): $(M4_VENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(M4_CONFIG)).stamp $(STAMPS)/data-links.stamp tasks/setup/wandb_auth.py
+	$(PY) -m tasks.setup.m4 --step finish --config $(M4_CONFIG)
 	@touch $@
 
 .PHONY: preflight-m4
 preflight-m4: ## Apple Silicon: the check-only part of setup-m4 (train-m4 runs it first)
-	$(PY) -m tasks.setup_m4 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
+	$(PY) -m tasks.setup.m4 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
 
 .PHONY: train-m4
 train-m4: preflight-m4 ## Apple Silicon: train in the foreground on MPS, ETA after 100 steps
-	$(PY) -m tasks.train_m4 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
+	$(PY) -m tasks.run.train_m4 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
 
 # ----------------------------------------------------------------------------- anywhere
 .PHONY: doctor
 doctor: ## every check of a profile, changing nothing: one line per check (ENV=h100|m4|cpu)
-	$(PY) -m tasks.doctor --env $(ENV)
+	$(PY) -m tasks.setup.doctor --env $(ENV)
 
 .PHONY: plan
 plan: ## tokens, steps, memory, time and cost of a run before renting a GPU (CONFIG=path)
-	$(PY) -m tasks.plan --config $(CONFIG)
+	$(PY) -m tasks.train.plan --config $(CONFIG)
 
 .PHONY: eval
 eval: ## tool-call accuracy with and without the adapter on validation conversations (ADAPTER=path)
-	$(PY) -m tasks.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+	$(PY) -m tasks.serve.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
 
 .PHONY: export
 export: ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA (ADAPTER=path)
-	$(PY) -m tasks.export --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+	$(PY) -m tasks.serve.export --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
 
 # ----------------------------------------------------------------------------- tests (CI)
 VENV := .venv

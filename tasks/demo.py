@@ -3,13 +3,13 @@
     python -m tasks.demo [--config configs/training_config_cpu.yaml] [--set key=value ...]
     make demo
 
-1. builds the dataset when it is missing (`python -m tasks.generate_data`, then `python -m tasks.link_data`);
+1. builds the dataset when it is missing (`python -m tasks.data.generate`, then `python -m tasks.data.links`);
 2. builds the tiny Mistral-architecture model (random init, fixed seed, the real v0.2 tokenizer);
-3. trains the CPU profile (`tasks.train`: a few hundred steps; resumes or skips when already done)
+3. trains the CPU profile (`tasks.train.train`: a few hundred steps; resumes or skips when already done)
    and prints the first and last logged loss;
 4. loads the adapter back with `PeftModel.from_pretrained` and answers sample prompts from the
    validation set (greedy, bounded length);
-5. evaluates base vs adapter on a few validation turns (`tasks.evaluate`, bounded in tokens and
+5. evaluates base vs adapter on a few validation turns (`tasks.serve.evaluate`, bounded in tokens and
    time) and prints the table and its JSON;
 6. prints where everything is. A random tiny model learns the format, not the weather: the answers
    show the pipeline works end to end, not a useful forecaster.
@@ -45,7 +45,7 @@ def ensure_data(cfg: dict) -> None:
         return
     final = [ROOT / "data" / "synthetic" / name for name in ("final_train.jsonl", "final_validation.jsonl", "merge_metadata.json")]
     # The final files are tracked in git: a fresh clone only needs the links.
-    modules = ["link_data"] if all(p.is_file() for p in final) else ["generate_data", "link_data"]
+    modules = ["data.links"] if all(p.is_file() for p in final) else ["data.generate", "data.links"]
     ui.info(TAG, "Data missing: " + ", then ".join(f"python -m tasks.{m}" for m in modules))
     for module in modules:
         r = subprocess.run([sys.executable, "-m", f"tasks.{module}"], cwd=ROOT)
@@ -56,7 +56,7 @@ def ensure_data(cfg: dict) -> None:
 
 
 def loss_curve(output_dir: Path) -> list[tuple[int, float]]:
-    from tasks import eta
+    from tasks.run import eta
 
     return [(r["step"], r["loss"]) for r in eta.read_events(output_dir) if r["event"] == "step"]
 
@@ -67,7 +67,7 @@ def answer_samples(base: str, adapter: Path, validation: Path, n: int) -> list[t
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tasks import chat
+    from tasks.train import template
 
     tok = AutoTokenizer.from_pretrained(str(adapter))  # the tokenizer and chat template saved with the adapter
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(adapter)).eval()
@@ -78,7 +78,7 @@ def answer_samples(base: str, adapter: Path, validation: Path, n: int) -> list[t
                 break
             example = json.loads(line)
             first_answer = next(i for i, m in enumerate(example["messages"]) if m["role"] == "assistant")
-            messages, tools = chat.prompt_before(example, first_answer)
+            messages, tools = template.prompt_before(example, first_answer)
             ids = tok.apply_chat_template(messages, tools=tools, tokenize=True, return_dict=True, return_tensors="pt")
             with torch.no_grad():
                 out = model.generate(**ids, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id)
@@ -89,7 +89,7 @@ def answer_samples(base: str, adapter: Path, validation: Path, n: int) -> list[t
 
 
 def run(config: str, overrides: list[str]) -> int:
-    from tasks import train
+    from tasks.train import train
 
     started = time.monotonic()
     cfg = load_config(config, overrides)
@@ -111,7 +111,7 @@ def run(config: str, overrides: list[str]) -> int:
     ui.info(TAG, f"Reloading the adapter with PeftModel.from_pretrained({output_dir})")
     for question, reply in answer_samples(base, output_dir, project_path(cfg["data"]["validation"]), SAMPLE_PROMPTS):
         print(f"  Q: {question}\n  A: {reply or '(empty)'}\n")
-    from tasks import evaluate
+    from tasks.serve import evaluate
 
     ui.info(TAG, f"Evaluating base vs adapter on {EVAL_EXAMPLES} validation conversations (make eval runs more)")
     result = evaluate.evaluate(cfg, output_dir, max_examples=EVAL_EXAMPLES, max_new_tokens=EVAL_NEW_TOKENS,

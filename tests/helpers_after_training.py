@@ -118,7 +118,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def tiny_base() -> Path:
-    from tasks import tiny_model
+    from tasks.train import tiny_model
     from tasks.config import load_config
 
     return tiny_model.build(load_config(CPU_CONFIG)["model"]["tiny"])
@@ -130,7 +130,7 @@ def make_adapter(out: Path, seed: int = 0, r: int = 8, alpha: int = 16) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from tasks import chat
+    from tasks.train import template
 
     base = tiny_base()
     model = AutoModelForCausalLM.from_pretrained(str(base))
@@ -142,8 +142,8 @@ def make_adapter(out: Path, seed: int = 0, r: int = 8, alpha: int = 16) -> Path:
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
-    chat.load_tokenizer().save_pretrained(str(out))
-    (out / "chat_template.jinja").write_text(chat.TEMPLATE, encoding="utf-8")
+    template.load_tokenizer().save_pretrained(str(out))
+    (out / "chat_template.jinja").write_text(template.TEMPLATE, encoding="utf-8")
     (out / "training_config.resolved.yaml").write_text(CPU_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
     (out / "data_hashes.json").write_text("{}\n", encoding="utf-8")
     (out / "FINAL").write_text(json.dumps({"step": 0, "run_name": "test"}) + "\n", encoding="utf-8")

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REC = Path(__file__).resolve().parent / "recordings"
 
 # The fake environment python: pip and venv are logged, the env probe answers from a recording,
-# everything else (python -m tasks.config, tasks.link_data, ...) runs in the real test python.
+# everything else (python -m tasks.config, tasks.data.links, ...) runs in the real test python.
 ENV_PYTHON = r"""#!/bin/bash
 echo "python $*" >> "$FAKE_LOG"
 if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then exit "$(cat "$FAKE_DIR/pip_rc" 2>/dev/null || echo 0)"; fi

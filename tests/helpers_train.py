@@ -85,7 +85,7 @@ def overrides(tmp: Path, out: Path, **extra) -> list[str]:
 
 
 def train_cmd(sets: list[str], *more: str) -> list[str]:
-    cmd = [PY, "-m", "tasks.train", "--config", str(CPU_CONFIG)]
+    cmd = [PY, "-m", "tasks.train.train", "--config", str(CPU_CONFIG)]
     for s in sets:
         cmd += ["--set", s]
     return cmd + list(more)

@@ -4,7 +4,7 @@ import json
 import re
 import subprocess
 
-from helpers_train import PY, ROOT, env, write_data
+from tests.helpers_train import PY, ROOT, env, write_data
 
 
 def test_demo_trains_reloads_answers_and_evaluates(tmp_path):

@@ -1,0 +1,7 @@
+"""Serve: use a trained adapter: measure it and hand it to Ollama and AnythingLLM.
+
+Verbs: `make eval ADAPTER=path`, `make export ADAPTER=path`.
+
+- `evaluate`: base against adapter on validation conversations, bounded in tokens and time
+- `export`: GGUF LoRA, Modelfile and PEFT files for Ollama; `gguf_lora`: the GGUF LoRA writer and reader
+"""

@@ -1,0 +1,261 @@
+"""Export a trained adapter for Ollama (and AnythingLLM through Ollama): GGUF LoRA, Modelfile, PEFT files.
+
+    python -m tasks.serve.export --config configs/training_config_h100.yaml [--adapter adapters/weatherman-lora-h100] [--out DIR]
+                           [--ollama-base mistral:7b-instruct-v0.2-q8_0] [--system TEXT] [--set key=value]
+    make export ADAPTER=adapters/weatherman-lora-h100
+
+Writes exports/<adapter name>/ (a temporary folder renamed into place: complete or absent):
+
+- weatherman-lora.gguf: the LoRA as a llama.cpp GGUF adapter (tasks.serve.gguf_lora), read back and
+  compared tensor by tensor with the PEFT weights before the folder is published;
+- Modelfile: FROM a Mistral 7B Instruct v0.2 tag (the base the adapter was trained on; plain
+  `mistral` is v0.3), ADAPTER ./weatherman-lora.gguf, a default persona SYSTEM prompt from the
+  validation data, and a TEMPLATE in Go template syntax that renders system prompt, tools, tool
+  calls and tool results exactly as configs/chat_template.jinja does (tests/test_export.py renders
+  both with Go's text/template and compares them);
+- adapter_model.safetensors, adapter_config.json, chat_template.jinja, tools.json: the PEFT adapter
+  for transformers/vLLM users and the tool schemas a client must send.
+
+Ollama adds the BOS token itself, so the TEMPLATE starts at `[INST]` where the Jinja template
+starts at `<s>`. The tool list inside the TEMPLATE is the one the adapter was trained on, byte for
+byte; a request's `tools` switch tool calling on (Ollama then parses ` [TOOL_CALLS] [...]`) but
+their text is not what the model reads, so send the schemas in tools.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tasks import ui
+from tasks.config import ROOT, load_config, project_path
+
+TAG = "EXPORT"
+GGUF_NAME = "weatherman-lora.gguf"
+DEFAULT_OLLAMA_BASE = "mistral:7b-instruct-v0.2-q4_K_M"
+MISTRAL_7B_V02 = "mistralai/Mistral-7B-Instruct-v0.2"
+# Head counts llama.cpp needs to permute q/k; the base's config.json when present, these otherwise.
+MISTRAL_7B_V02_CONFIG = {"num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 32, "hidden_size": 4096}
+PEFT_FILES = ("adapter_model.safetensors", "adapter_config.json")
+
+
+# ----------------------------------------------------------------- the Go template
+
+
+def _go_string(text: str) -> str:
+    """A Go template string constant: JSON string escapes are valid Go escapes; no raw newline reaches Ollama's parser."""
+    return "{{ " + json.dumps(text, ensure_ascii=False) + " }}"
+
+
+def tools_block(tools: list[dict]) -> str:
+    """The exact text the training template renders for the tool list, cut out of a real rendering."""
+    from tasks.train import template
+
+    probe = "PROBE-USER-TURN"
+    rendered = template.load_tokenizer().apply_chat_template([{"role": "user", "content": probe}], tools=tools, tokenize=False)
+    return rendered[rendered.index("[INST] ") + len("[INST] "):rendered.index(probe)]
+
+
+def _number(expr: str) -> str:
+    """A JSON number as Python writes a float: whole numbers keep `.0` (Go's json would write -80 for -80.0).
+    The generator writes coordinates as floats, so the model learned `-80.0`; Ollama hands the template float64s."""
+    return ('{{ $n := ' + expr + ' }}{{ if and (eq (printf "%T" $n) "float64") (eq (printf "%v" $n) (printf "%.0f" $n)) }}'
+            '{{ printf "%.1f" $n }}{{ else }}{{ json $n }}{{ end }}')
+
+
+def _arguments(properties_by_tool: dict[str, dict[str, dict]]) -> str:
+    """Arguments as a JSON object, keys in the schema's order (Python's json.dumps keeps the data's order,
+    which the generator writes in schema order; Go would sort them). Unknown keys follow, sorted."""
+    present = '(ne (printf "%T" (index $a {key})) "<nil>")'
+
+    def one(key_expr: str, value: str) -> str:
+        return '{{ if not $f }}{{ ", " }}{{ end }}{{ json ' + key_expr + ' }}{{ ": " }}' + value + "{{ $f = false }}"
+
+    parts = ['{{- $a := .Function.Arguments }}{{ $f := true }}{{ "{" }}']
+    first = True
+    for name, props in properties_by_tool.items():
+        parts.append(("{{- if" if first else "{{- else if") + f" eq .Function.Name {json.dumps(name)} }}}}")
+        first = False
+        for key, schema in props.items():
+            expr = f"(index $a {json.dumps(key)})"
+            value = _number(expr) if schema.get("type") == "number" else "{{ json " + expr + " }}"
+            parts.append("{{- if " + present.format(key=json.dumps(key)) + " }}" + one(json.dumps(key), value) + "{{ end }}")
+        known = " ".join(f"(eq $k {json.dumps(k)})" for k in props)
+        parts.append("{{- range $k, $v := $a }}{{ if not (or " + known + " false) }}" + one("$k", "{{ json $v }}") + "{{ end }}{{ end }}")
+    parts.append('{{- else }}{{ range $k, $v := $a }}' + one("$k", "{{ json $v }}") + "{{ end }}")
+    parts.append('{{- end }}{{ "}" }}')
+    return "\n".join(parts)
+
+
+def go_template(tools: list[dict]) -> str:
+    """Ollama TEMPLATE equal to configs/chat_template.jinja (less the BOS Ollama adds itself)."""
+    props = {t["function"]["name"]: t["function"]["parameters"].get("properties", {}) for t in tools}
+    lines = [
+        # Ollama enables tool calling for templates that mention .Tools; the list the model reads is the trained one below.
+        "{{- if $.Tools }}{{ end }}",
+        "{{- $first := true }}",
+        "{{- range .Messages }}",
+        '{{- if eq .Role "user" }}{{ "[INST] " }}',
+        "{{- if $first }}{{ if $.System }}{{ $.System }}" + _go_string("\n\n") + "{{ end }}" + _go_string(tools_block(tools)) + "{{ $first = false }}{{ end }}",
+        '{{- .Content }}{{ " [/INST]" }}',
+        '{{- else if eq .Role "assistant" }}',
+        # The first text inside `if .ToolCalls` is the prefix Ollama's parser looks for in the model's output.
+        '{{- if .ToolCalls }} [TOOL_CALLS] [',
+        '{{- range $j, $c := .ToolCalls }}{{ if $j }}{{ ", " }}{{ end }}{{ "{\\"name\\": " }}{{ json .Function.Name }}{{ ", \\"arguments\\": " }}',
+        _arguments(props),
+        '{{- ", \\"id\\": " }}{{ json .ID }}{{ "}" }}{{ end }}{{ "]</s>" }}',
+        '{{- else }}{{ " " }}{{ .Content }}{{ "</s>" }}{{ end }}',
+        '{{- else if eq .Role "tool" }}{{ "[TOOL_RESULTS] {\\"call_id\\": " }}{{ json .ToolCallID }}{{ ", \\"content\\": " }}{{ .Content }}{{ "} [/TOOL_RESULTS]" }}',
+        "{{- end }}",
+        "{{- end }}",
+    ]
+    text = "\n".join(lines)
+    if '"""' in text:
+        raise ui.Fail('the generated TEMPLATE contains """, which ends a Modelfile value early (change the tool descriptions)')
+    return text
+
+
+def modelfile(ollama_base: str, system: str | None, num_ctx: int, tools: list[dict]) -> str:
+    lines = [
+        "# weatherman-lora for Ollama (written by `make export`). Use: ollama create weatherman -f Modelfile",
+        "# FROM must be Mistral 7B Instruct v0.2, the base the adapter was trained on (plain `mistral` is v0.3).",
+        f"FROM {ollama_base}",
+        f"ADAPTER ./{GGUF_NAME}",
+        "# The training chat template in Go syntax: persona, the three trained tools, tool calls, tool results.",
+        f'TEMPLATE """{go_template(tools)}"""',
+    ]
+    if system:
+        if '"""' in system:
+            raise ui.Fail('the default system prompt contains """ (pick another with --system)')
+        lines += ["# Default persona when a request has no system message; send your own system message to pick another.",
+                  f'SYSTEM """{system}"""']
+    lines += [f"PARAMETER num_ctx {num_ctx}", "PARAMETER temperature 0.2"]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------- inputs
+
+
+
+def resolve_adapter(cfg: dict, adapter: str | None) -> Path:
+    path = project_path(adapter or cfg["output_dir"])
+    if not path.is_dir():
+        raise ui.Fail(f"{path}: no such adapter folder (train first, or pass ADAPTER=adapters/<run>)")
+    missing = [f for f in PEFT_FILES if not (path / f).is_file()]
+    if missing:
+        raise ui.Fail(f"{path}: not a finished adapter, {', '.join(missing)} missing (pass the run folder holding the final adapter)")
+    if not (path / "FINAL").is_file():
+        raise ui.Fail(f"{path}: no FINAL marker, so training has not finished writing this adapter (wait for it, or `make status`)")
+    return path
+
+
+def base_config(cfg: dict, adapter_cfg: dict) -> dict:
+    """The head counts of the model the adapter was trained on: its config.json where one is on disk.
+
+    The adapter's own record (base_model_name_or_path) comes first: on a laptop the default config
+    is the CPU one, whose tiny model must not lend its head counts to a 7B adapter."""
+    recorded = adapter_cfg.get("base_model_name_or_path") or ""
+    candidates = [Path(recorded)] if recorded else []
+    if not recorded:
+        candidates.append(project_path(cfg["model"]["tiny"]["path"]) if cfg["model"]["base"] == "tiny" else project_path(cfg["model"]["base"]))
+    for folder in candidates:
+        if str(folder) not in ("", ".") and (folder / "config.json").is_file():
+            return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if recorded == MISTRAL_7B_V02 or (not recorded and cfg["model"]["base"] == MISTRAL_7B_V02):
+        return dict(MISTRAL_7B_V02_CONFIG)
+    raise ui.Fail(f"base model {recorded or cfg['model']['base']!r}: no config.json found and not {MISTRAL_7B_V02} "
+                  "(the Ollama export targets Mistral 7B Instruct v0.2)")
+
+
+def default_system(cfg: dict) -> str | None:
+    """The neutral persona's system prompt from the validation data (the exact text the model was trained with)."""
+    path = project_path(cfg["data"]["validation"])
+    if not path.is_file():
+        return None
+    fallback = None
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            ex = json.loads(line)
+            system = next((m["content"] for m in ex["messages"] if m["role"] == "system"), None)
+            if system and ex.get("tags", {}).get("persona") == "neutral":
+                return system
+            fallback = fallback or system
+    return fallback
+
+
+# ----------------------------------------------------------------- the run
+
+
+def export(cfg: dict, adapter: Path, out: Path, ollama_base: str, system: str | None) -> dict:
+    """Build the export folder in a staging folder, check the GGUF, then rename it into place."""
+    from tasks.train import template
+    from tasks.serve import gguf_lora
+
+    adapter_cfg = gguf_lora.adapter_settings(adapter)
+    base = base_config(cfg, adapter_cfg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+    try:
+        info = gguf_lora.write(adapter, staging / GGUF_NAME, base)
+        checked = gguf_lora.check(staging / GGUF_NAME, adapter, base)
+        for name in PEFT_FILES:
+            shutil.copyfile(adapter / name, staging / name)
+        template_file = adapter / "chat_template.jinja"
+        shutil.copyfile(template_file if template_file.is_file() else template.TEMPLATE_PATH, staging / "chat_template.jinja")
+        ui.write_json_atomic(staging / "tools.json", template.TOOLS)
+        text = modelfile(ollama_base, system, cfg["data"]["max_seq_length"], template.TOOLS)
+        ui.write_text_atomic(staging / "Modelfile", text)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=out.name + ".old.", dir=out.parent))
+            os.replace(out, old / "export")
+            shutil.rmtree(old, ignore_errors=True)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
+    return {"folder": str(out), "files": files, "gguf_tensors": checked, "lora_alpha": info["alpha"], "lora_r": info["rank"],
+            "ollama_base": ollama_base}
+
+
+def run(config: str, adapter: str | None, out: str | None, ollama_base: str, system: str | None, overrides: list[str] | None = None) -> None:
+    cfg = load_config(config, overrides)
+    path = resolve_adapter(cfg, adapter)
+    target = project_path(out) if out else ROOT / "exports" / path.name
+    if system is None:
+        system = default_system(cfg)
+        if system is None:
+            ui.warning(f"[{TAG}] No validation data to take a default persona from: the Modelfile gets no SYSTEM line")
+    ui.info(TAG, f"Adapter {path} -> {target}")
+    if cfg["model"]["base"] == "tiny":
+        ui.warning(f"[{TAG}] This adapter belongs to the tiny CPU model: the files prove the export works, "
+                   "but no Ollama model can load it (export an adapter trained on Mistral 7B Instruct v0.2)")
+    result = export(cfg, path, target, ollama_base, system)
+    for name, size in result["files"].items():
+        print(f"  {name:<28} {size:>14,} bytes")
+    ui.success(f"[{TAG}] {GGUF_NAME}: {result['gguf_tensors']} tensors read back equal to the PEFT weights (r {result['lora_r']}, alpha {result['lora_alpha']:g})")
+    ui.info(TAG, f"Next: cd {target} && ollama pull {ollama_base} && ollama create weatherman -f Modelfile && ollama run weatherman \"What's the weather in Seattle?\"")
+    print(json.dumps(result), flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/training_config_h100.yaml")
+    parser.add_argument("--adapter", default=None, help="adapter folder (default: the config's output_dir)")
+    parser.add_argument("--out", default=None, help="export folder (default: exports/<adapter folder name>)")
+    parser.add_argument("--ollama-base", default=DEFAULT_OLLAMA_BASE,
+                        help="Ollama tag of Mistral 7B Instruct v0.2 for FROM (e.g. mistral:7b-instruct-v0.2-q8_0 or -fp16)")
+    parser.add_argument("--system", default=None, help="default system prompt (default: the neutral persona from the validation data)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. data.validation=path (repeatable)")
+    args = parser.parse_args(argv)
+    return ui.main_guard(run, args.config, args.adapter, args.out, args.ollama_base, args.system, args.overrides)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,10 @@
+"""Train: from conversations to tokens to a LoRA adapter, and what a run will cost.
+
+Verbs: `make train` (foreground; `DETACH=1` goes through run/), `make bench`, `make plan`.
+
+- `template`: the tools, the chat template and the tokenizer; labels only on assistant spans
+- `train`: the one training entry for CUDA, MPS and CPU (and `accelerate launch` for several GPUs)
+- `checkpoints`: complete checkpoints, resume metadata, the crash-loop rule, the run lock
+- `tiny_model`: the random tiny Mistral for the CPU profile, the demo and the tests
+- `bench`: training-loop tokens/s against a raw forward+backward; `plan`: tokens, memory, hours, cost
+"""

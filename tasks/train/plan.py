@@ -1,0 +1,352 @@
+"""Plan a training run before renting a GPU: tokens, steps, memory, wall time and cost, with the arithmetic shown.
+
+    python -m tasks.train.plan --config configs/training_config_h100.yaml [--data PATH] [--h100-usd-per-hour 2.69]
+    make plan CONFIG=configs/training_config_h100.yaml
+
+Reads the real training data (the config's data.train, else data/synthetic/final_train.jsonl)
+and tokenizes every conversation with the real Mistral v0.2 tokenizer and the project's chat
+template, exactly as training does. From that and the config it prints:
+
+- tokens per epoch (padding-free: the sum of conversation lengths, each cut at max_seq_length),
+  optimizer steps per epoch and in total;
+- memory for Mistral-7B-Instruct-v0.2 (or the tiny CPU model): weights (bf16 or 4-bit NF4), LoRA
+  weights + gradients + AdamW state, activations of the largest micro-batch the data can form,
+  with and without gradient checkpointing, and whether that fits an 80 GB H100 and 16/24/32/64 GB
+  Macs;
+- wall time on an H100 and an M4 from a stated throughput (a model-FLOPs-utilisation assumption,
+  or a measured tokens/s from `make bench` passed with --h100-tokens-per-s / --m4-tokens-per-s),
+  and the H100 cost at a stated price per hour.
+
+Every number is an estimate from the formulas printed beside it. The last line is one JSON
+object: tokens_per_epoch, total_steps, memory_gb, hours_h100, hours_m4, cost_usd_h100, ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+from tasks import ui
+from tasks.config import ROOT, load_config, project_path
+
+TAG = "PLAN"
+GB = 1e9  # decimal gigabytes, as GPU and Mac memory are sold
+FINAL_TRAIN = ROOT / "data" / "synthetic" / "final_train.jsonl"
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """A Mistral-architecture model's shape: all the memory and FLOP formulas need."""
+
+    name: str
+    layers: int
+    hidden: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    vocab: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    def linear_shapes(self) -> dict[str, tuple[int, int]]:
+        """(in_features, out_features) of the seven projections of one decoder layer."""
+        h, i, kv = self.hidden, self.intermediate, self.kv_dim
+        return {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
+                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+    def linear_params(self) -> int:
+        return self.layers * sum(a * b for a, b in self.linear_shapes().values())
+
+    def other_params(self) -> int:
+        """Embeddings, LM head (untied in Mistral) and RMSNorm weights: kept in 16 bits even in 4-bit loading."""
+        return 2 * self.vocab * self.hidden + self.layers * 2 * self.hidden + self.hidden
+
+    def params(self) -> int:
+        return self.linear_params() + self.other_params()
+
+    def lora_params(self, r: int, targets: list[str]) -> int:
+        """r x (in + out) per targeted projection and layer: A is r x in, B is out x r."""
+        shapes = self.linear_shapes()
+        return self.layers * sum(r * (shapes[t][0] + shapes[t][1]) for t in targets)
+
+
+MISTRAL_7B = Shape("Mistral-7B-Instruct-v0.2", layers=32, hidden=4096, intermediate=14336, heads=32, kv_heads=8, vocab=32000)
+# DESIGN.md section 4: 7,241,732,096 parameters; LoRA r=16 on all seven projections adds 41.9 M.
+assert MISTRAL_7B.params() == 7_241_732_096
+assert MISTRAL_7B.lora_params(16, list(MISTRAL_7B.linear_shapes())) == 41_943_040
+
+# Throughput assumptions (overridable). Dense bf16 peak of an H100 SXM, as in DESIGN.md section 6.
+H100_PEAK_FLOPS = 989e12
+# Model FLOPs utilisation a LoRA run of a 7B with the HF Trainer, bf16, flash-attn and padding-free
+# batches can be expected to reach: an ASSUMPTION, not a measurement (replace it with `make bench`).
+DEFAULT_MFU_H100 = 0.35
+# Apple does not publish GPU FLOP/s; these are commonly quoted fp16/fp32 estimates (ASSUMPTIONS):
+# M4 10-core GPU ~4.3, M4 Pro 20-core ~8.5, M4 Max 40-core ~17 TFLOP/s.
+M4_PEAK_FLOPS = {"m4": 4.3e12, "m4-pro": 8.5e12, "m4-max": 17e12}
+DEFAULT_M4_CHIP = "m4-max"
+# PyTorch on MPS reaches a smaller share of peak than CUDA kernels do: an ASSUMPTION.
+DEFAULT_MFU_M4 = 0.25
+DEFAULT_H100_USD_PER_HOUR = 2.69  # an assumed on-demand H100 price; check RunPod's pricing page
+H100_MEMORY_GB = 80
+MAC_MEMORY_GB = (16, 24, 32, 64)
+# The share of memory a run can use: CUDA context and allocator fragmentation take about 5% of an
+# H100; on a Mac, Metal's recommended working set is about three quarters of unified memory and
+# macOS with its apps needs the rest.
+USABLE_H100 = 0.95
+USABLE_MAC = 0.75
+# Bytes per element for activations (bf16) and bits per parameter of NF4 with double quantisation
+# (4 bits + an 8-bit scale per 64 weights + a 32-bit scale per 256 scales).
+ACT_BYTES = 2
+NF4_BITS = 4 + 8 / 64 + 32 / (64 * 256)
+
+
+def tiny_shape(tiny: dict) -> Shape:
+    return Shape("tiny Mistral (CPU profile)", layers=tiny["num_hidden_layers"], hidden=tiny["hidden_size"],
+                 intermediate=tiny["intermediate_size"], heads=tiny["num_attention_heads"],
+                 kv_heads=tiny["num_key_value_heads"], vocab=32000)
+
+
+# ----------------------------------------------------------------- tokens and steps
+
+
+def conversation_lengths(path: Path, max_seq_length: int, limit: int | None = None) -> list[int]:
+    """Token count of each conversation as training sees it (chat template, cut at max_seq_length)."""
+    from tasks.train import template
+
+    tok = template.load_tokenizer()
+    lengths = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            if limit is not None and len(lengths) >= limit:
+                break
+            try:
+                ids = template.encode(json.loads(line), tok)["input_ids"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ui.Fail(f"{path}:{n}: cannot tokenize this line ({exc}); check it with `make validate-data DATA={path}`") from exc
+            lengths.append(min(len(ids), max_seq_length))
+    if not lengths:
+        raise ui.Fail(f"{path}: no conversations in the file (run `make data`)")
+    return lengths
+
+
+def steps(n_conversations: int, epochs: int, batch: int, accum: int, gpus: int, max_steps: int | None) -> dict:
+    """Optimizer steps: ceil(conversations / (batch x accumulation x GPUs)) per epoch, times epochs; max_steps caps it."""
+    per_step = batch * accum * gpus
+    per_epoch = math.ceil(n_conversations / per_step)
+    total = per_epoch * epochs
+    if max_steps is not None:
+        total = min(total, max_steps)
+    return {"conversations_per_step": per_step, "steps_per_epoch": per_epoch, "total_steps": total}
+
+
+# ----------------------------------------------------------------- memory
+
+
+def activation_bytes_per_token(shape: Shape, lora_dropout: bool) -> dict:
+    """bf16 elements one token keeps alive for the backward pass, per decoder layer.
+
+    Saved tensors of a Mistral layer (flash-attn/sdpa: no seq x seq score matrix): RMSNorm input
+    and output (2h), q k v (h + 2kv), q k after RoPE (h + kv), attention output (h), residual (h),
+    second RMSNorm output (h), gate, up, SiLU(gate), product (4i) = 7h + 3kv + 4i. LoRA with
+    dropout keeps each adapter's dropped-out input: q k v o gate up (6h) and down (i).
+    """
+    h, kv, i = shape.hidden, shape.kv_dim, shape.intermediate
+    base = 7 * h + 3 * kv + 4 * i
+    lora = (6 * h + i) if lora_dropout else 0
+    return {"elements": base + lora, "bytes": (base + lora) * ACT_BYTES, "formula": "7h + 3kv + 4i" + (" + 6h + i (LoRA dropout)" if lora_dropout else "")}
+
+
+def memory(shape: Shape, lora_r: int, targets: list[str], tokens_in_microbatch: int, gradient_checkpointing: bool,
+           load_in_4bit: bool, lora_dropout: bool) -> dict:
+    """Peak training memory in bytes, by part."""
+    weights = (shape.linear_params() * NF4_BITS / 8 + shape.other_params() * 2) if load_in_4bit else shape.params() * 2
+    lora_p = shape.lora_params(lora_r, targets)
+    # PEFT keeps adapter weights in fp32 over a bf16 base: weight 4 + gradient 4 + AdamW m and v 8 bytes.
+    lora = lora_p * 16
+    per_layer = activation_bytes_per_token(shape, lora_dropout)["bytes"]
+    if gradient_checkpointing:
+        # Only each layer's input survives the forward pass; one layer at a time is recomputed in full.
+        acts = tokens_in_microbatch * (shape.layers * shape.hidden * ACT_BYTES + per_layer)
+    else:
+        acts = tokens_in_microbatch * shape.layers * per_layer
+    # The loss upcasts logits to fp32: bf16 logits, their fp32 copy and its gradient.
+    logits = tokens_in_microbatch * shape.vocab * (2 + 4 + 4)
+    total = weights + lora + acts + logits
+    return {"weights": weights, "lora_and_optimizer": lora, "activations": acts, "logits": logits, "total": total}
+
+
+# ----------------------------------------------------------------- time
+
+
+def flops_per_token(shape: Shape, mean_len: float, gradient_checkpointing: bool) -> float:
+    """Training FLOPs per token of a LoRA run (frozen base: no weight gradients).
+
+    Matmuls: forward 2N, backward through activations 2N, plus another forward 2N when activations
+    are recomputed (DESIGN.md section 6: about 6 x N with checkpointing). Attention scores and
+    values add 4 x layers x hidden x (mean length / 2) per forward (causal: half the pairs).
+    LoRA's own matmuls are under 1% of N and left out.
+    """
+    n = shape.params()
+    passes = 3 if gradient_checkpointing else 2
+    attention = 4 * shape.layers * shape.hidden * (mean_len / 2)
+    return passes * (2 * n + attention)
+
+
+def hours(total_tokens: int, tokens_per_s: float) -> float:
+    return total_tokens / tokens_per_s / 3600
+
+
+def throughput(peak: float, mfu: float, flop_per_token: float) -> float:
+    return peak * mfu / flop_per_token
+
+
+# ----------------------------------------------------------------- the report
+
+
+def _gb(x: float) -> float:
+    return round(x / GB, 2)
+
+
+def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: float = DEFAULT_H100_USD_PER_HOUR,
+         mfu_h100: float = DEFAULT_MFU_H100, mfu_m4: float = DEFAULT_MFU_M4, m4_chip: str = DEFAULT_M4_CHIP,
+         h100_tokens_per_s: float | None = None, m4_tokens_per_s: float | None = None) -> dict:
+    """Everything `make plan` prints, as numbers; no output, no I/O."""
+    t, d, lora = cfg["training"], cfg["data"], cfg["lora"]
+    if d.get("max_train_examples"):
+        lengths = lengths[: d["max_train_examples"]]
+    shape = tiny_shape(cfg["model"]["tiny"]) if cfg["model"]["base"] == "tiny" else MISTRAL_7B
+    n = len(lengths)
+    tokens_per_epoch = sum(lengths)
+    st = steps(n, t["epochs"], t["per_device_batch_size"], t["gradient_accumulation_steps"], gpus, t.get("max_steps"))
+    # Tokens actually trained: whole epochs, or max_steps worth of conversations at the mean length.
+    epochs_done = st["total_steps"] / st["steps_per_epoch"]
+    total_tokens = round(tokens_per_epoch * epochs_done)
+    mean_len = tokens_per_epoch / n
+    # The largest micro-batch the data can form: the `batch` longest conversations together.
+    worst_microbatch = sum(sorted(lengths, reverse=True)[: t["per_device_batch_size"]])
+    targets = list(lora["target_modules"])
+    dropout = lora["dropout"] > 0
+    variants = {}
+    for four_bit in (False, True):
+        for ckpt in (True, False):
+            key = f"{'4bit' if four_bit else 'bf16'}_{'ckpt' if ckpt else 'no_ckpt'}"
+            variants[key] = memory(shape, lora["r"], targets, worst_microbatch, ckpt, four_bit, dropout)
+    configured_key = f"{'4bit' if cfg['model']['load_in_4bit'] else 'bf16'}_{'ckpt' if t['gradient_checkpointing'] else 'no_ckpt'}"
+    configured = variants[configured_key]
+    fits = {"h100_80gb": configured["total"] <= H100_MEMORY_GB * GB * USABLE_H100}
+    for mac in MAC_MEMORY_GB:
+        # No bitsandbytes on a Mac: judge the bf16 variant with the configured checkpointing.
+        mac_need = variants[f"bf16_{'ckpt' if t['gradient_checkpointing'] else 'no_ckpt'}"]["total"]
+        fits[f"mac_{mac}gb"] = mac_need <= mac * GB * USABLE_MAC
+    fpt = flops_per_token(shape, mean_len, t["gradient_checkpointing"])
+    h100_tps = h100_tokens_per_s or throughput(H100_PEAK_FLOPS, mfu_h100, fpt)
+    m4_tps = m4_tokens_per_s or throughput(M4_PEAK_FLOPS[m4_chip], mfu_m4, fpt)
+    hours_h100 = hours(total_tokens, h100_tps * gpus)
+    hours_m4 = hours(total_tokens, m4_tps)
+    return {
+        "model": shape.name, "params": shape.params(), "lora_params": shape.lora_params(lora["r"], targets),
+        "conversations": n, "tokens_per_epoch": tokens_per_epoch, "mean_tokens": round(mean_len, 1),
+        "max_tokens": max(lengths), "truncated": sum(1 for x in lengths if x >= d["max_seq_length"]),
+        "epochs": t["epochs"], "total_tokens": total_tokens, "worst_microbatch_tokens": worst_microbatch, **st,
+        "memory": {k: {p: _gb(v) for p, v in parts.items()} for k, parts in variants.items()},
+        "memory_variant": configured_key, "memory_gb": _gb(configured["total"]), "fits": fits,
+        "flops_per_token": fpt, "total_flops": fpt * total_tokens,
+        "h100_tokens_per_s": round(h100_tps), "h100_throughput_source": "measured (--h100-tokens-per-s)" if h100_tokens_per_s else f"assumed MFU {mfu_h100:.0%} of {H100_PEAK_FLOPS / 1e12:.0f} TFLOP/s",
+        "m4_tokens_per_s": round(m4_tps, 1), "m4_throughput_source": "measured (--m4-tokens-per-s)" if m4_tokens_per_s else f"assumed MFU {mfu_m4:.0%} of {M4_PEAK_FLOPS[m4_chip] / 1e12:g} TFLOP/s ({m4_chip})",
+        "gpus": gpus, "hours_h100": round(hours_h100, 3), "hours_m4": round(hours_m4, 2),
+        "h100_usd_per_hour": h100_usd_per_hour, "cost_usd_h100": round(hours_h100 * gpus * h100_usd_per_hour, 2),
+    }
+
+
+def report(p: dict, cfg: dict, data: Path) -> None:
+    t, lora = cfg["training"], cfg["lora"]
+    ui.info(TAG, f"{cfg['_config_path']}: {p['model']}, LoRA r={lora['r']} on {len(lora['target_modules'])} projections, data {data}")
+    print(f"  conversations        {p['conversations']:,} (mean {p['mean_tokens']} tokens, longest {p['max_tokens']}, "
+          f"{p['truncated']} cut at max_seq_length {cfg['data']['max_seq_length']})")
+    print(f"  tokens per epoch     {p['tokens_per_epoch']:,} = sum of conversation lengths (padding-free batches: no padding)")
+    print(f"  steps per epoch      {p['steps_per_epoch']:,} = ceil({p['conversations']:,} / ({t['per_device_batch_size']} batch x "
+          f"{t['gradient_accumulation_steps']} accumulation x {p['gpus']} GPU))")
+    cap = f", capped by max_steps {t['max_steps']}" if t.get("max_steps") else ""
+    print(f"  total steps          {p['total_steps']:,} = {p['steps_per_epoch']:,} x {p['epochs']} epochs{cap}; {p['total_tokens']:,} tokens trained")
+    print(f"  parameters           {p['params']:,} base; LoRA {p['lora_params']:,} = layers x sum over targets of r x (in + out)")
+    print(f"  largest micro-batch  {p['worst_microbatch_tokens']:,} tokens (the {t['per_device_batch_size']} longest conversations together)")
+    print("  memory (GB)          weights + LoRA/grad/AdamW (16 B/param) + activations + fp32 logits = total")
+    for key, parts in p["memory"].items():
+        mark = "  <- configured" if key == p["memory_variant"] else ""
+        print(f"    {key:<14} {parts['weights']:>7.2f} + {parts['lora_and_optimizer']:>5.2f} + {parts['activations']:>7.2f} + "
+              f"{parts['logits']:>5.2f} = {parts['total']:>7.2f}{mark}")
+    fit_line = ", ".join(f"{k.replace('_', ' ')} {'yes' if v else 'NO'}" for k, v in p["fits"].items())
+    print(f"  fits (usable {USABLE_H100:.0%} of an H100, {USABLE_MAC:.0%} of a Mac; Macs bf16 only) {fit_line}")
+    print(f"  FLOPs per token      {p['flops_per_token']:.3e} = {'3' if t['gradient_checkpointing'] else '2'} passes x (2 x params + attention)"
+          f"; total {p['total_flops']:.3e}")
+    print(f"  H100 throughput      {p['h100_tokens_per_s']:,} tokens/s per GPU ({p['h100_throughput_source']})")
+    print(f"  M4 throughput        {p['m4_tokens_per_s']:,} tokens/s ({p['m4_throughput_source']})")
+    print(f"  H100 time, cost      {p['hours_h100']} h = {p['total_tokens']:,} tokens / ({p['h100_tokens_per_s']:,} x {p['gpus']}) / 3600; "
+          f"${p['cost_usd_h100']} at ${p['h100_usd_per_hour']}/GPU-hour (assumed price)")
+    print(f"  M4 time              {p['hours_m4']} h = {p['total_tokens']:,} / {p['m4_tokens_per_s']} / 3600")
+    for key, ok in p["fits"].items():
+        if key == "h100_80gb" and not ok:
+            ui.warning(f"[{TAG}] The configured run needs {p['memory_gb']} GB: more than an 80 GB H100 (turn on gradient checkpointing or lower per_device_batch_size)")
+    ui.success(f"[{TAG}] Estimates, not measurements: replace the throughput assumptions with `make bench` numbers "
+               "(--h100-tokens-per-s, --m4-tokens-per-s) when you have them.")
+
+
+def data_path(cfg: dict, override: str | None) -> Path:
+    if override:
+        p = Path(override)
+        if not p.is_file():
+            raise ui.Fail(f"{p}: data file not found (pass an existing --data, or run `make data`)")
+        return p
+    configured = project_path(cfg["data"]["train"])
+    for p in (configured, FINAL_TRAIN):
+        if p.is_file():
+            return p
+    raise ui.Fail(f"{configured}: training data not found, nor {FINAL_TRAIN.relative_to(ROOT)} (run `make data` first)")
+
+
+def run(config: str, data: str | None = None, limit: int | None = None, **kwargs) -> None:
+    cfg = load_config(config)
+    path = data_path(cfg, data)
+    if kwargs.get("m4_chip", DEFAULT_M4_CHIP) not in M4_PEAK_FLOPS:
+        raise ui.Fail(f"--m4-chip {kwargs['m4_chip']!r}: unknown (expected one of {', '.join(M4_PEAK_FLOPS)})")
+    lengths = conversation_lengths(path, cfg["data"]["max_seq_length"], limit)
+    p = plan(cfg, lengths, **kwargs)
+    report(p, cfg, path)
+    keys = ("tokens_per_epoch", "total_steps", "memory_gb", "hours_h100", "hours_m4", "cost_usd_h100", "conversations",
+            "steps_per_epoch", "total_tokens", "h100_tokens_per_s", "m4_tokens_per_s", "fits", "memory_variant")
+    print(json.dumps({k: p[k] for k in keys}), flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/training_config_h100.yaml")
+    parser.add_argument("--data", default=None, help="training JSONL (default: the config's data.train, else data/synthetic/final_train.jsonl)")
+    parser.add_argument("--limit", type=int, default=None, help="read only the first N conversations (a quick look)")
+    parser.add_argument("--gpus", type=int, default=1, help="data-parallel GPUs (steps shrink, cost counts every GPU)")
+    parser.add_argument("--h100-usd-per-hour", type=float, default=DEFAULT_H100_USD_PER_HOUR, help="price of one H100 hour (assumed default)")
+    parser.add_argument("--mfu-h100", type=float, default=DEFAULT_MFU_H100, help="assumed model FLOPs utilisation on an H100")
+    parser.add_argument("--mfu-m4", type=float, default=DEFAULT_MFU_M4, help="assumed model FLOPs utilisation on an M4 GPU")
+    parser.add_argument("--m4-chip", default=DEFAULT_M4_CHIP, help="m4, m4-pro or m4-max: which GPU peak to assume")
+    parser.add_argument("--h100-tokens-per-s", type=float, default=None, help="measured training tokens/s per H100 (make bench); overrides the MFU assumption")
+    parser.add_argument("--m4-tokens-per-s", type=float, default=None, help="measured training tokens/s on the Mac (make bench); overrides the MFU assumption")
+    args = parser.parse_args(argv)
+    if args.gpus < 1:
+        parser.error("--gpus must be at least 1")
+    return ui.main_guard(run, args.config, args.data, args.limit, gpus=args.gpus, h100_usd_per_hour=args.h100_usd_per_hour,
+                         mfu_h100=args.mfu_h100, mfu_m4=args.mfu_m4, m4_chip=args.m4_chip,
+                         h100_tokens_per_s=args.h100_tokens_per_s, m4_tokens_per_s=args.m4_tokens_per_s)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

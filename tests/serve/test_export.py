@@ -1,0 +1,369 @@
+"""make export: the GGUF LoRA read back equals the PEFT weights; the Modelfile's TEMPLATE, run by Go's
+text/template as Ollama runs it, renders exactly what the training template renders."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tasks.train import template
+
+from tasks.serve import export
+from tests.helpers_after_training import CPU_CONFIG, ROOT, conversations, make_adapter, write_jsonl
+
+GO_RENDER = ROOT / "tests" / "go_render" / "main.go"
+NEUTRAL_PROMPT = "You are a plain, accurate weather forecaster. Use the weather tools for facts."
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory) -> Path:
+    return make_adapter(tmp_path_factory.mktemp("adapter") / "weatherman-lora-test")
+
+
+@pytest.fixture(scope="module")
+def exported(adapter, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    tmp = tmp_path_factory.mktemp("export")
+    val = write_jsonl(tmp / "val.jsonl", conversations())
+    out = tmp / "out"
+    # The export takes its default persona from the config's validation file: point it at the samples.
+    r = subprocess.run([sys.executable, "-m", "tasks.serve.export", "--config", str(CPU_CONFIG), "--adapter", str(adapter), "--out", str(out),
+                        "--set", f"data.validation={val}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "NO_COLOR": "1", "HF_HUB_OFFLINE": "1"})
+    return out, r
+
+
+def test_export_folder_has_every_file(exported):
+    out, r = exported
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["Modelfile", "adapter_config.json", "adapter_model.safetensors", "chat_template.jinja", "tools.json", "weatherman-lora.gguf"]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["gguf_tensors"] == 2 * 7 * 2  # A and B, seven projections, two layers
+    assert json.loads((out / "tools.json").read_text()) == template.TOOLS
+
+
+def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
+    # llama.cpp's q/k row order: per head, the two rotary halves interleaved.
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def test_gguf_read_back_equals_peft_weights(exported, adapter):
+    import gguf
+    from safetensors.numpy import load_file
+
+    out, _ = exported
+    reader = gguf.GGUFReader(str(out / "weatherman-lora.gguf"))
+    fields = {f.name: f.contents() for f in reader.fields.values()}
+    assert fields["general.architecture"] == "llama"
+    assert fields["general.type"] == "adapter"
+    assert fields["adapter.type"] == "lora"
+    assert fields["adapter.lora.alpha"] == 16.0
+    got = {t.name: np.asarray(t.data).reshape([int(d) for d in reversed(t.shape)]) for t in reader.tensors}
+    peft = load_file(str(adapter / "adapter_model.safetensors"))
+    gguf_proj = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
+                 "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
+    base = json.loads((ROOT / "models" / "tiny-mistral" / "config.json").read_text())
+    assert len(got) == len(peft) == 28
+    for name, w in peft.items():
+        layer = int(name.split(".layers.")[1].split(".")[0])
+        proj = name.split(".lora_")[0].rsplit(".", 1)[1]
+        ab = name.split(".lora_")[1][0].lower()
+        g = got[f"blk.{layer}.{gguf_proj[proj]}.weight.lora_{ab}"]
+        if ab == "b" and proj == "q_proj":
+            w = _permute(w, base["num_attention_heads"])
+        elif ab == "b" and proj == "k_proj":
+            w = _permute(w, base["num_key_value_heads"])
+        assert g.dtype == np.float32 and g.shape == w.shape
+        assert np.array_equal(g, w), name
+    # The B matrices are random: a zero adapter would pass every comparison above trivially.
+    assert all(np.abs(v).max() > 0 for k, v in got.items() if k.endswith("lora_b"))
+
+
+def test_gguf_matches_llama_cpp_reference_converter_when_available(adapter, tmp_path):
+    """Run llama.cpp's own convert_lora_to_gguf.py (set WEATHERMAN_LLAMA_CPP to a llama.cpp tree) and compare tensors."""
+    tree = os.environ.get("WEATHERMAN_LLAMA_CPP")
+    if not tree or not (Path(tree) / "convert_lora_to_gguf.py").is_file():
+        pytest.skip("WEATHERMAN_LLAMA_CPP does not point at a llama.cpp checkout (e.g. llama-cpp-python's sdist vendor/llama.cpp)")
+    from tasks.serve import gguf_lora
+
+    ref = tmp_path / "ref.gguf"
+    r = subprocess.run([sys.executable, "convert_lora_to_gguf.py", str(adapter), "--base", str(ROOT / "models" / "tiny-mistral"),
+                        "--outfile", str(ref), "--outtype", "f32"], cwd=tree, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ours = tmp_path / "ours.gguf"
+    gguf_lora.write(adapter, ours, json.loads((ROOT / "models" / "tiny-mistral" / "config.json").read_text()))
+    (m1, t1), (m2, t2) = gguf_lora.read(ours), gguf_lora.read(ref)
+    assert set(t1) == set(t2) and all(np.array_equal(t1[k], t2[k]) for k in t1)
+    for key in ("general.architecture", "general.type", "adapter.type", "adapter.lora.alpha"):
+        assert m1[key] == m2[key]
+
+
+# ----------------------------------------------------------------- Modelfile
+
+
+def parse_modelfile(text: str) -> list[tuple[str, str]]:
+    """Ollama's parser/parser.go ParseFile, ported: (command, value) pairs, values unquoted, no escapes."""
+    commands, buf, state, name = [], "", "nil", ""
+
+    def unquote(s):
+        if s.startswith('"""'):
+            return (s[3:-3], True) if len(s) >= 6 and s.endswith('"""') else ("", False)
+        if s.startswith('"'):
+            return (s[1:-1], True) if len(s) >= 2 and s.endswith('"') else ("", False)
+        return s, True
+
+    for ch in text + "\n":
+        if state == "nil":
+            if ch == "#":
+                state = "comment"
+            elif ch not in " \t\r\n":
+                state, buf = "name", ch
+        elif state == "comment":
+            state = "nil" if ch in "\r\n" else "comment"
+        elif state == "name":
+            if ch.isalpha():
+                buf += ch
+            elif ch in " \t":
+                name, buf = buf.lower(), ""
+                state = "param" if name == "parameter" else "value"
+            else:
+                raise ValueError(f"invalid command {buf!r}")
+        elif state == "param":
+            if ch.isalnum() or ch == "_":
+                buf += ch
+            elif ch in " \t":
+                name, buf, state = buf, "", "value"
+            else:
+                raise ValueError("bad parameter")
+        elif state == "value":
+            if ch in " \t\r\n":
+                value, ok = unquote(buf.strip())
+                if not ok or ch in " \t":
+                    buf += ch
+                    continue
+                commands.append((name, value))
+                buf, state = "", "nil"
+            else:
+                buf += ch
+    assert state in ("nil", "comment"), f"unterminated value in state {state}"
+    return commands
+
+
+def test_modelfile_parses_as_ollama_does(exported):
+    out, _ = exported
+    commands = parse_modelfile((out / "Modelfile").read_text())
+    names = [c for c, _ in commands]
+    assert names[:3] == ["from", "adapter", "template"]
+    values = dict(commands)
+    # The v0.2 base the adapter was trained on; plain `mistral` is v0.3.
+    assert values["from"].startswith("mistral:7b-instruct-v0.2")
+    assert values["adapter"] == "./weatherman-lora.gguf"
+    assert values["template"] == export.go_template(template.TOOLS)
+    assert values["system"] == NEUTRAL_PROMPT
+    from tasks.config import load_config
+
+    # The context the adapter was trained with: the CPU config's max_seq_length.
+    assert values["num_ctx"] == str(load_config(template.ROOT / "configs/training_config_cpu.yaml")["data"]["max_seq_length"])
+
+
+def test_tool_call_prefix_is_what_ollama_parses():
+    # Ollama's tools parser takes the first text inside `if .ToolCalls`, cut at "{", trimmed.
+    go_tmpl = export.go_template(template.TOOLS)
+    after = go_tmpl.split("{{- if .ToolCalls }}", 1)[1]
+    assert after.split("{{", 1)[0].split("{", 1)[0].strip() == "[TOOL_CALLS] ["
+    assert go_tmpl.count(".ToolCalls") == 2 and go_tmpl.index("if .ToolCalls") < go_tmpl.index("range $j, $c := .ToolCalls")
+    assert "$.Tools" in go_tmpl  # Ollama only accepts tool requests for templates that mention .Tools
+
+
+# ----------------------------------------------------------------- Go's text/template against the Jinja template
+
+
+@pytest.fixture(scope="module")
+def go_render(tmp_path_factory) -> Path:
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("go is not installed (Debian: apt-get install golang-go); CI installs it in .ci/run")
+    tmp = tmp_path_factory.mktemp("go")
+    binary = tmp / "go_render"
+    env = {**os.environ, "GOCACHE": str(tmp / "cache"), "GOPATH": str(tmp / "gopath"), "GOFLAGS": "", "GO111MODULE": "auto"}
+    r = subprocess.run([go, "build", "-o", str(binary), str(GO_RENDER)], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    return binary
+
+
+def _go(binary: Path, template: str, messages: list[dict], tools: list[dict]) -> str:
+    r = subprocess.run([str(binary)], input=json.dumps({"template": template, "messages": messages, "tools": tools}),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def _prompts(example: dict):
+    """The whole conversation and every prompt cut before an assistant turn: what Ollama renders at inference."""
+    messages = example["messages"]
+    cuts = [i for i, m in enumerate(messages) if m["role"] == "assistant"] + [len(messages)]
+    for cut in cuts:
+        yield {**example, "messages": messages[:cut]}
+
+
+def _compare(binary: Path, examples: list[dict]) -> int:
+    tok = template.load_tokenizer()
+    go_tmpl = export.go_template(template.TOOLS)
+    n = 0
+    for example in examples:
+        for prompt in _prompts(example):
+            want = template.render(prompt, tok)
+            assert want.startswith("<s>")  # Ollama adds BOS itself
+            got = _go(binary, go_tmpl, prompt["messages"], prompt.get("tools") or template.TOOLS)
+            assert got == want[len("<s>"):], f"first difference at {next((i for i, (a, b) in enumerate(zip(got, want[3:], strict=False)) if a != b), min(len(got), len(want) - 3))}"
+            n += 1
+    return n
+
+
+def test_go_template_renders_exactly_like_the_training_template(go_render):
+    # 7 conversations: current weather via geocoding, forecast, two turns, tool error, no tool,
+    # two calls in one turn, quotes and non-ASCII; every prompt cut before an assistant turn too.
+    assert _compare(go_render, conversations()) == 23
+
+
+def test_go_template_on_the_generated_validation_data(go_render):
+    path = ROOT / "data" / "synthetic" / "final_validation.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path.relative_to(ROOT)} not generated yet (make data)")
+    with open(path, encoding="utf-8") as fh:
+        examples = [json.loads(line) for _, line in zip(range(60), fh, strict=False)]
+    assert _compare(go_render, examples) >= 60
+
+
+def test_whole_number_coordinates_keep_their_decimal_point(go_render):
+    """Ollama hands the template float64s; Go's json would write -80 where training wrote -80.0 (the
+    generator writes coordinates as floats). The template writes whole numbers of `number` fields with .0."""
+    example = conversations()[0]
+    call = {"id": "call_z", "type": "function", "function": {"name": "get_forecast", "arguments": {"latitude": 40.0, "longitude": -80.0, "days": 3}}}
+    messages = example["messages"][:2] + [{"role": "assistant", "content": None, "tool_calls": [call]}]
+    want = template.render({**example, "messages": messages}, template.load_tokenizer())[3:]
+    got = _go(go_render, export.go_template(template.TOOLS), messages, template.TOOLS)
+    assert '{"latitude": 40.0, "longitude": -80.0, "days": 3}' in want
+    assert got == want
+
+
+# ----------------------------------------------------------------- refusals
+
+
+def _export(adapter: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tasks.serve.export", "--config", str(CPU_CONFIG), "--adapter", str(adapter), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+
+
+def test_unfinished_adapter_is_refused(adapter, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(adapter, partial)
+    (partial / "FINAL").unlink()
+    r = _export(partial, tmp_path / "out")
+    assert r.returncode == 1 and "FINAL" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_adapter_llama_cpp_cannot_load_is_refused(adapter, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(adapter, bad)
+    cfg = json.loads((bad / "adapter_config.json").read_text())
+    cfg["modules_to_save"] = ["lm_head"]
+    (bad / "adapter_config.json").write_text(json.dumps(cfg))
+    r = _export(bad, tmp_path / "out")
+    assert r.returncode == 1 and "modules_to_save" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_gguf_lora_in_llama_cpp_reproduces_peft_logits(exported, adapter, tmp_path):
+    """End to end on a real llama.cpp (pip install llama-cpp-python==0.3.36 builds it, ~5.5 min) with
+    WEATHERMAN_LLAMA_CPP pointing at its llama.cpp tree for convert_hf_to_gguf.py."""
+    tree = os.environ.get("WEATHERMAN_LLAMA_CPP")
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        pytest.skip("llama-cpp-python is not installed (optional: pip install llama-cpp-python==0.3.36)")
+    if not tree or not (Path(tree) / "convert_hf_to_gguf.py").is_file():
+        pytest.skip("WEATHERMAN_LLAMA_CPP does not point at a llama.cpp tree with convert_hf_to_gguf.py")
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base_dir = ROOT / "models" / "tiny-mistral"
+    base_gguf = tmp_path / "base.gguf"
+    r = subprocess.run([sys.executable, "convert_hf_to_gguf.py", str(base_dir), "--outfile", str(base_gguf), "--outtype", "f32"],
+                       cwd=tree, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    tok = template.load_tokenizer()
+    ids = tok(template.render(conversations()[0], tok), add_special_tokens=False).input_ids[:200]
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_dir)), str(adapter)).eval()
+    with torch.no_grad():
+        want = model(torch.tensor([ids])).logits[0].numpy()
+    llm = Llama(model_path=str(base_gguf), lora_path=str(exported[0] / "weatherman-lora.gguf"), logits_all=True, n_ctx=512, verbose=False)
+    llm.eval(ids)
+    got = np.array(llm.scores[: len(ids)])
+    assert np.abs(got - want).max() / np.abs(want).max() < 2e-3
+    assert (got.argmax(-1) == want.argmax(-1)).mean() == 1.0
+
+
+# ----------------------------------------------------------------- the documentation's commands exist
+
+DOCS = ["README.md", "docs/DEPLOYMENT.md", "docs/TRAINING_H100.md", "docs/TRAINING_M4.md", "docs/ROADMAP.md"]
+
+
+def _doc_commands(pattern: str) -> set[tuple[str, str]]:
+    import re
+
+    found = set()
+    for doc in DOCS:
+        for code in re.findall(r"`([^`]+)`|```bash\n(.*?)```", (ROOT / doc).read_text(encoding="utf-8"), flags=re.S):
+            for text in code:
+                for m in re.finditer(pattern, text):
+                    found.add((doc, m.group(0)))
+    return found
+
+
+def test_every_make_verb_in_the_docs_exists():
+    import re
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([a-z0-9][a-z0-9-]*):", makefile, flags=re.M))
+    uses = _doc_commands(r"\bmake(?: [a-z0-9][a-z0-9-]*| [A-Z]+=\S+)+")
+    assert len(uses) > 15
+    for doc, command in uses:
+        verbs = [w for w in command.split()[1:] if "=" not in w]
+        assert set(verbs) <= targets, f"{doc}: `{command}` uses a verb the Makefile lacks"
+        for var in (w.split("=")[0] for w in command.split()[1:] if "=" in w):
+            assert re.search(rf"\b{var}\b", makefile), f"{doc}: `{command}` sets {var}, which the Makefile never reads"
+
+
+def test_every_python_module_flag_in_the_docs_exists():
+    import re
+
+    uses = _doc_commands(r"python -m tasks(?:\.\w+)+[^`\n]*")
+    assert len(uses) >= 4
+    helps = {}
+    for doc, command in uses:
+        module = re.match(r"python -m (tasks(?:\.\w+)+)", command).group(1)
+        if module not in helps:
+            r = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, f"{doc}: `{command}`: {module} --help failed"
+            helps[module] = r.stdout
+        for flag in re.findall(r"(?<=\s)--[a-z0-9-]+", command):
+            assert flag in helps[module], f"{doc}: `{command}`: {module} has no {flag}"
+
+
+def test_adapter_for_another_base_is_refused_not_permuted_wrongly(adapter, tmp_path):
+    # A tiny adapter that claims Mistral 7B as its base: the 7B head counts must not be applied to it.
+    other = tmp_path / "other"
+    shutil.copytree(adapter, other)
+    cfg = json.loads((other / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = "mistralai/Mistral-7B-Instruct-v0.2"
+    (other / "adapter_config.json").write_text(json.dumps(cfg))
+    r = _export(other, tmp_path / "out")
+    assert r.returncode == 1 and "hidden size is 4096" in r.stderr

@@ -1,0 +1,122 @@
+"""make plan: the arithmetic against hand-computed cases, and the command's output."""
+
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tasks.train import plan
+from tasks.config import load_config
+from tests.helpers_after_training import CPU_CONFIG, ROOT, conversations, write_jsonl
+
+H100_CONFIG = ROOT / "configs" / "training_config_h100.yaml"
+SEVEN = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def test_mistral_7b_parameter_counts_match_design():
+    # 32 x (q 4096^2 + k,v 4096x1024 + o 4096^2 + 3 x 4096x14336 + 2 norms) + 2 x 32000x4096 + final norm.
+    assert plan.MISTRAL_7B.params() == 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336 + 2 * 4096) + 2 * 32000 * 4096 + 4096
+    assert plan.MISTRAL_7B.params() == 7_241_732_096
+    # r 16: 32 x 16 x ((4096+4096) x 2 + (4096+1024) x 2 + (4096+14336) x 3)
+    assert plan.MISTRAL_7B.lora_params(16, SEVEN) == 32 * 16 * (8192 * 2 + 5120 * 2 + 18432 * 3) == 41_943_040
+
+
+def test_tiny_shape_counts_equal_the_real_tiny_model_and_a_real_peft_adapter(tmp_path):
+    import safetensors.torch
+
+    from tests.helpers_after_training import make_adapter, tiny_base
+
+    cfg = load_config(CPU_CONFIG)
+    shape = plan.tiny_shape(cfg["model"]["tiny"])
+    weights = safetensors.torch.load_file(str(tiny_base() / "model.safetensors"))
+    assert shape.params() == sum(t.numel() for t in weights.values())
+    adapter = safetensors.torch.load_file(str(make_adapter(tmp_path / "a") / "adapter_model.safetensors"))
+    assert shape.lora_params(8, SEVEN) == sum(t.numel() for t in adapter.values())
+
+
+def test_steps_by_hand():
+    assert plan.steps(14400, 3, 8, 2, 1, None) == {"conversations_per_step": 16, "steps_per_epoch": 900, "total_steps": 2700}
+    assert plan.steps(14400, 3, 8, 2, 8, None)["steps_per_epoch"] == 113  # ceil(14400 / 128) = ceil(112.5)
+    assert plan.steps(14400, 3, 8, 2, 1, 100)["total_steps"] == 100
+
+
+def test_memory_by_hand_7b_bf16_checkpointing_1000_tokens():
+    m = plan.memory(plan.MISTRAL_7B, 16, SEVEN, 1000, gradient_checkpointing=True, load_in_4bit=False, lora_dropout=True)
+    assert m["weights"] == 7_241_732_096 * 2
+    assert m["lora_and_optimizer"] == 41_943_040 * 16
+    # per layer per token: 7h + 3kv + 4i + 6h + i = 28672 + 3072 + 57344 + 24576 + 14336 = 128000 elements, 2 bytes each
+    assert plan.activation_bytes_per_token(plan.MISTRAL_7B, True)["bytes"] == 256_000
+    assert m["activations"] == 1000 * (32 * 4096 * 2 + 256_000)
+    assert m["logits"] == 1000 * 32000 * 10
+    assert m["total"] == 15_992_696_832
+    no_ckpt = plan.memory(plan.MISTRAL_7B, 16, SEVEN, 1000, gradient_checkpointing=False, load_in_4bit=False, lora_dropout=True)
+    assert no_ckpt["activations"] == 1000 * 32 * 256_000
+    four = plan.memory(plan.MISTRAL_7B, 16, SEVEN, 1000, gradient_checkpointing=True, load_in_4bit=True, lora_dropout=True)
+    linear = 7_241_732_096 - (2 * 32000 * 4096 + 32 * 2 * 4096 + 4096)
+    assert four["weights"] == pytest.approx(linear * (4 + 8 / 64 + 32 / 16384) / 8 + (7_241_732_096 - linear) * 2)
+    assert 4.0e9 < four["weights"] < 4.3e9
+
+
+def _cfg(**training):
+    cfg = copy.deepcopy(load_config(H100_CONFIG))
+    cfg["training"].update(training)
+    return cfg
+
+
+def test_time_and_cost_by_hand_match_design_section_6():
+    # DESIGN.md section 6: 14,400 conversations of ~500 tokens, 3 epochs = 21.6 M tokens.
+    p = plan.plan(_cfg(), [500] * 14400)
+    assert p["tokens_per_epoch"] == 7_200_000 and p["total_tokens"] == 21_600_000 and p["total_steps"] == 2700
+    fpt = 3 * (2 * 7_241_732_096 + 4 * 32 * 4096 * 250)
+    assert p["flops_per_token"] == fpt == 43_843_608_576
+    tps = 989e12 * 0.35 / fpt
+    assert p["hours_h100"] == round(21_600_000 / tps / 3600, 3) == 0.76
+    assert p["cost_usd_h100"] == round(21_600_000 / tps / 3600 * 2.69, 2)
+    # At 100% of peak the same run takes DESIGN's 16 minutes (attention adds under 1%).
+    at_peak = plan.plan(_cfg(), [500] * 14400, mfu_h100=1.0)
+    assert at_peak["hours_h100"] * 60 == pytest.approx(16, abs=0.5)
+    # A measured throughput replaces the assumption; 8 GPUs cut the hours, not the GPU-hours.
+    measured = plan.plan(_cfg(), [500] * 14400, h100_tokens_per_s=6000.0)
+    assert measured["hours_h100"] == round(21_600_000 / 6000 / 3600, 3) == 1.0
+    eight = plan.plan(_cfg(), [500] * 14400, h100_tokens_per_s=6000.0, gpus=8)
+    assert eight["hours_h100"] == pytest.approx(1.0 / 8, abs=0.01)
+    assert eight["cost_usd_h100"] == pytest.approx(measured["cost_usd_h100"], rel=0.01)
+
+
+def test_fits_follow_the_memory_total():
+    p = plan.plan(_cfg(), [500] * 14400)  # batch 8 x 500 tokens, checkpointing: about 19 GB
+    assert p["fits"]["h100_80gb"] and not p["fits"]["mac_16gb"] and p["fits"]["mac_32gb"]
+    big = plan.plan(_cfg(gradient_checkpointing=False, per_device_batch_size=16), [4096] * 64)
+    assert big["memory_gb"] > 80 and not big["fits"]["h100_80gb"]
+    assert math.isclose(big["memory_gb"], big["memory"]["bf16_no_ckpt"]["total"])
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "tasks.train.plan", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NO_COLOR": "1", "HF_HUB_OFFLINE": "1"})
+
+
+def test_command_counts_the_real_tokens_and_ends_with_json(tmp_path):
+    from tasks.train import template
+
+    rows = conversations()
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    r = _run("--config", str(H100_CONFIG), "--data", str(data))
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    tok = template.load_tokenizer()
+    assert result["tokens_per_epoch"] == sum(len(template.encode(x, tok)["input_ids"]) for x in rows)
+    assert result["total_steps"] == 3  # ceil(7 / 16) x 3 epochs
+    assert result["memory_gb"] > 14.48 and result["hours_m4"] > 0  # bf16 7B weights alone are 14.48 GB
+    assert {"hours_h100", "cost_usd_h100"} <= set(result)
+    assert "assumed MFU 35%" in r.stdout and "tokens per epoch" in r.stdout
+
+
+def test_command_without_data_says_make_data(tmp_path):
+    r = _run("--config", str(CPU_CONFIG), "--data", str(tmp_path / "missing.jsonl"))
+    assert r.returncode == 1
+    assert "make data" in r.stderr
