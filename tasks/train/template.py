@@ -6,7 +6,9 @@ One place that the generator, the validator, training, evaluation and export all
 read: `TOOLS` (configs/tools.json), `TEMPLATE` (configs/chat_template.jinja),
 `load_tokenizer()` and `encode()`. The tokenizer for the tiny CPU model and the
 tests is the real Mistral v0.2 one (`tokenizer.model.v1`, 32,000 pieces) that the
-mistral-common package ships; it is converted once and cached under models/.
+mistral-common package ships; it is converted once and cached under models/. Every
+tokenizer loaded here encodes as Mistral's reference and llama.cpp do (`reference_spacing`),
+and so does the copy saved with it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def load_tokenizer(source: str | None = None):
                 tok = LlamaTokenizer.from_pretrained(str(staging))
                 if len(tok) != 32000 or tok("What's", add_special_tokens=False).input_ids != [1824, 28742, 28713]:
                     raise ui.Fail(f"{staging}: the Mistral v0.2 tokenizer converted wrongly (got {len(tok)} pieces); reinstall protobuf and sentencepiece")
+                reference_spacing(tok)
                 tok.save_pretrained(str(staging))
                 try:
                     staging.rename(TOKENIZER_CACHE)
@@ -73,11 +76,54 @@ def load_tokenizer(source: str | None = None):
         tok = AutoTokenizer.from_pretrained(str(TOKENIZER_CACHE))
     else:
         tok = AutoTokenizer.from_pretrained(source)
+    reference_spacing(tok)
     tok.chat_template = TEMPLATE
     if tok.pad_token is None:
         # Mistral has no pad token; padding (when any) is masked out of the loss anyway.
         tok.pad_token = tok.unk_token
     return tok
+
+
+def reference_spacing(tok) -> None:
+    """Encode as Mistral's reference does: every text run after a control token starts with `▁`.
+
+    mistral-common's `MistralTokenizer.v1()` encodes each piece of text with SentencePiece's dummy
+    prefix, and llama.cpp (Ollama) prefixes a space to the text after any special token, so
+    `<s>[INST]` is 1, 733 (`▁[`) there. transformers 5.24's LlamaTokenizer builds its Metaspace
+    pre-tokenizer from `legacy` (False by default: `prepend_scheme="first"`, 28792 `[`), whatever
+    tokenizer.json says, and save_pretrained does not write `legacy` back, so a saved copy could
+    tokenize differently from the loaded one. Setting the scheme and recording `legacy` makes the
+    training tokenizer and every saved copy (adapter, tiny model) encode like the reference.
+    Tokenizers without a Metaspace pre-tokenizer (byte-level BPE) have no dummy prefix: unchanged.
+    """
+    from tokenizers import pre_tokenizers
+
+    pre = tok.backend_tokenizer.pre_tokenizer
+    if not isinstance(pre, pre_tokenizers.Metaspace):
+        return
+    if pre.prepend_scheme != "always":
+        tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement=pre.replacement, prepend_scheme="always", split=pre.split)
+    tok.legacy = True
+    tok.init_kwargs["legacy"] = True  # what save_pretrained writes to tokenizer_config.json
+
+
+def saved_tokenizer_matches(folder: Path, tok) -> None:
+    """Reload the tokenizer saved in `folder` and check it encodes a conversation exactly as `tok` does."""
+    from transformers import AutoTokenizer
+
+    probe = {"messages": [{"role": "system", "content": "Probe."}, {"role": "user", "content": "Rain in Oslo?"},
+                          {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+                              "name": "geocode_location", "arguments": {"city": "Oslo"}}}]},
+                          {"role": "tool", "tool_call_id": "call_1", "content": '{"latitude": 59.91}'},
+                          {"role": "assistant", "content": "Dry."}, {"role": "user", "content": "Thanks"},
+                          {"role": "assistant", "content": "Bye."}]}
+    saved = AutoTokenizer.from_pretrained(str(folder))
+    saved.chat_template = TEMPLATE
+    want, got = encode(probe, tok)["input_ids"], encode(probe, saved)["input_ids"]
+    if got != want:
+        at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
+        raise ui.Fail(f"{folder}: the saved tokenizer encodes differently from the one training used (first difference at token {at}: "
+                      f"{got[at:at + 3]} vs {want[at:at + 3]}); tokenizer_config.json lacks `legacy: true`?")
 
 
 def normalize(example: dict) -> tuple[list[dict], list[dict]]:

@@ -585,7 +585,9 @@ def save_final(trainer, output_dir: Path, cfg: dict, data_hashes: dict, step: in
 
     from tasks.train import template
 
-    trainer.save_model(str(output_dir))
+    trainer.save_model(str(output_dir))  # the adapter and the tokenizer (processing_class)
+    # eval, the demo and export read this copy: it must encode exactly as training did.
+    template.saved_tokenizer_matches(output_dir, trainer.processing_class)
     resolved = {k: v for k, v in cfg.items() if not k.startswith("_")}
     ui.write_text_atomic(output_dir / "training_config.resolved.yaml",
                          f"# resolved from {cfg.get('_config_path')} for run {run_name}\n" + yaml.safe_dump(resolved, sort_keys=False))
