@@ -12,7 +12,8 @@ the calls they answer), each tool result answering a pending call of the same id
 tool-call arguments that are valid JSON and valid for the tool's parameters, known
 function names, tool results that are JSON texts (the template embeds them raw),
 and a conversation that ends with an assistant answer. `arguments` may be a JSON
-string (as OpenAI writes it) or an object.
+string (as OpenAI writes it) or an object; an assistant message may carry text
+beside its `tool_calls` (rendered and trained before the calls).
 
 Problems are printed as `file:line: json.path: problem`, up to --max-errors with a
 count of the rest; exit 1 on any problem, 0 otherwise. Memory stays constant: one
@@ -218,9 +219,8 @@ def check_conversation(obj) -> list[tuple[str, str]]:
                 errors.append((f"{where}.tool_calls", "expected an array"))
                 calls = None
             if calls:
-                if isinstance(content, str) and content.strip():
-                    errors.append((f"{where}.content", "text beside tool_calls is not rendered by the chat template (put it in its own message or drop it)"))
-                elif content not in (None, ""):
+                # Text beside the calls ("Let me check that for you.") is rendered and trained before [TOOL_CALLS].
+                if content is not None and not isinstance(content, str):
                     errors.append((f"{where}.content", f"expected a string or null (got {_type_name(content)})"))
                 for j, tc in enumerate(calls):
                     call_id = _check_tool_call(tc, f"{where}.tool_calls[{j}]", known, seen_ids, errors)

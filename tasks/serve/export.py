@@ -102,13 +102,14 @@ def go_template(tools: list[dict]) -> str:
         '{{- if eq .Role "user" }}{{ "[INST] " }}',
         "{{- if $first }}{{ if $.System }}{{ $.System }}" + _go_string("\n\n") + "{{ end }}" + _go_string(tools_block(tools)) + "{{ $first = false }}{{ end }}",
         '{{- .Content }}{{ " [/INST]" }}',
-        '{{- else if eq .Role "assistant" }}',
+        # Text beside the calls comes before the tag: Ollama's parser returns what precedes it as content.
+        '{{- else if eq .Role "assistant" }}{{ if .Content }}{{ " " }}{{ .Content }}{{ end }}',
         # The first text inside `if .ToolCalls` is the prefix Ollama's parser looks for in the model's output.
         '{{- if .ToolCalls }} [TOOL_CALLS] [',
         '{{- range $j, $c := .ToolCalls }}{{ if $j }}{{ ", " }}{{ end }}{{ "{\\"name\\": " }}{{ json .Function.Name }}{{ ", \\"arguments\\": " }}',
         _arguments(props),
         '{{- ", \\"id\\": " }}{{ json .ID }}{{ "}" }}{{ end }}{{ "]</s>" }}',
-        '{{- else }}{{ " " }}{{ .Content }}{{ "</s>" }}{{ end }}',
+        '{{- else }}{{ "</s>" }}{{ end }}',
         '{{- else if eq .Role "tool" }}{{ "[TOOL_RESULTS] {\\"call_id\\": " }}{{ json .ToolCallID }}{{ ", \\"content\\": " }}{{ .Content }}{{ "} [/TOOL_RESULTS]" }}',
         "{{- end }}",
         "{{- end }}",

@@ -105,7 +105,7 @@ BAD = [
     ("tool result not JSON", _set(["messages", 5, "content"], "sunny, 12 degrees"), "messages[5].content", "not a JSON text", False),
     ("ends with a user turn", _insert(7, {"role": "user", "content": "thanks"}), "messages[7]", "must end with an assistant answer", False),
     ("assistant with nothing", _set(["messages", 6, "content"], ""), "messages[6].content", "needs text or tool_calls", True),
-    ("text beside tool calls", _set(["messages", 2, "content"], "Let me look."), "messages[2].content", "not rendered by the chat template", True),
+    ("non-text beside tool calls", _set(["messages", 2, "content"], 7), "messages[2].content", "expected a string or null", True),
     ("tool name mismatch", _set(["messages", 3, "name"], "get_forecast"), "messages[3].name", "was to 'geocode_location'", False),
     ("unknown message key", _set(["messages", 1, "weight"], 0), "messages[1].weight", "unknown key for a user message", True),
     ("bad call type", _set(["messages", 2, "tool_calls", 0, "type"], "code"), "messages[2].tool_calls[0].type", "expected 'function'", True),
@@ -132,6 +132,15 @@ def test_good_line_in_both_argument_formats_is_valid():
     for m in line["messages"]:
         for tc in m.get("tool_calls") or []:
             tc["function"]["arguments"] = json.loads(tc["function"]["arguments"])
+    assert check_conversation(line) == []
+    assert jsonschema.Draft202012Validator(SCHEMA).is_valid(line)
+
+
+def test_text_beside_tool_calls_is_valid():
+    """OpenAI-format generators write "Let me check that for you." beside the calls; the template renders it."""
+    line = good()
+    line["messages"][2]["content"] = "Let me check that for you."
+    line["messages"][4]["content"] = "Now the forecast."
     assert check_conversation(line) == []
     assert jsonschema.Draft202012Validator(SCHEMA).is_valid(line)
 

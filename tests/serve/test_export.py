@@ -196,9 +196,13 @@ def go_render(tmp_path_factory) -> Path:
     return binary
 
 
-def _go(binary: Path, template: str, messages: list[dict], tools: list[dict]) -> str:
-    r = subprocess.run([str(binary)], input=json.dumps({"template": template, "messages": messages, "tools": tools}),
-                       capture_output=True, text=True, timeout=30)
+def _go_run(binary: Path, template: str, messages: list[dict], tools: list[dict], **options) -> subprocess.CompletedProcess:
+    return subprocess.run([str(binary)], input=json.dumps({"template": template, "messages": messages, "tools": tools, **options}),
+                          capture_output=True, text=True, timeout=30)
+
+
+def _go(binary: Path, template: str, messages: list[dict], tools: list[dict], **options) -> str:
+    r = _go_run(binary, template, messages, tools, **options)
     assert r.returncode == 0, r.stderr
     return r.stdout
 
@@ -238,6 +242,33 @@ def test_go_template_on_the_generated_validation_data(go_render):
     with open(path, encoding="utf-8") as fh:
         examples = [json.loads(line) for _, line in zip(range(60), fh, strict=False)]
     assert _compare(go_render, examples) >= 60
+
+
+def _text_before_calls(examples: list[dict]) -> list[dict]:
+    """The same conversations as bring-your-own OpenAI data writes them: text beside every tool call."""
+    out = []
+    for example in examples:
+        if any(m.get("tool_calls") for m in example["messages"]):
+            example = json.loads(json.dumps(example))
+            for m in example["messages"]:
+                if m.get("tool_calls"):
+                    m["content"] = "Let me check that for you."
+            out.append(example)
+    return out
+
+
+def test_text_beside_tool_calls_renders_before_the_tag_in_go_and_jinja(go_render):
+    examples = _text_before_calls(conversations())
+    assert len(examples) == 6
+    tok = template.load_tokenizer()
+    for example in examples:
+        assert " Let me check that for you. [TOOL_CALLS] [" in template.render(example, tok)
+    assert _compare(go_render, examples) == 23 - 2  # every prompt but those of the conversation without a tool
+
+
+def test_ollama_finds_the_tool_call_tag_after_the_text(go_render):
+    """Ollama's parser returns what precedes the tag as content: the tag must stay `[TOOL_CALLS] [`, after any text."""
+    assert _go(go_render, export.go_template(template.TOOLS), [], [], tag=True) == "[TOOL_CALLS] ["
 
 
 def test_whole_number_coordinates_keep_their_decimal_point(go_render):

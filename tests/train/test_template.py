@@ -38,7 +38,24 @@ def examples() -> list[dict]:
             seen[key] = seen.get(key, 0) + 1
             chosen.append(c)
     assert {c["tags"]["scenario"] for c in chosen} == set(SCENARIOS)
-    return chosen
+    return chosen + _with_text_before_calls(chosen)
+
+
+TEXT_BEFORE_CALL = "Let me check that for you."
+
+
+def _with_text_before_calls(convs: list[dict]) -> list[dict]:
+    """Bring-your-own data in the OpenAI format: text beside tool_calls, in every turn that calls (a few scenarios)."""
+    out = []
+    for c in convs:
+        if any(m.get("tool_calls") for m in c["messages"]) and len(out) < 6:
+            c = json.loads(json.dumps(c))
+            for m in c["messages"]:
+                if m.get("tool_calls"):
+                    m["content"] = TEXT_BEFORE_CALL
+            c["metadata"]["id"] += "-text-before-call"
+            out.append(c)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +100,8 @@ def _expected_assistant(m: dict) -> str:
             args = json.loads(tc["function"]["arguments"])
             calls.append('{"name": ' + json.dumps(tc["function"]["name"]) + ', "arguments": '
                          + json.dumps(args, ensure_ascii=False) + ', "id": ' + json.dumps(tc["id"]) + "}")
-        return "[TOOL_CALLS] [" + ", ".join(calls) + "]</s>"
+        text = m["content"] + " " if m.get("content") else ""
+        return text + "[TOOL_CALLS] [" + ", ".join(calls) + "]</s>"
     return m["content"] + "</s>"
 
 
@@ -257,3 +275,16 @@ def test_first_conversion_writes_a_cache_that_reloads_identically(tok, examples,
     fresh = template.load_tokenizer.__wrapped__(None)
     assert json.loads((tmp_path / "mistral-v0.2-tokenizer" / "tokenizer_config.json").read_text())["legacy"] is True
     assert template.encode(examples[1], fresh) == template.encode(examples[1], tok)
+
+
+def test_text_beside_tool_calls_is_rendered_before_the_tag_and_trained(tok, examples):
+    """' Let me check that for you. [TOOL_CALLS] [...]</s>' is one assistant span: text and call carry the loss."""
+    with_text = [ex for ex in examples if ex["metadata"]["id"].endswith("-text-before-call")]
+    assert len(with_text) >= 3 and len({ex["tags"]["scenario"] for ex in with_text}) >= 2
+    for ex in with_text:
+        text = template.render(ex, tok)
+        calls = sum(1 for m in ex["messages"] if m.get("tool_calls"))
+        assert text.count(" " + TEXT_BEFORE_CALL + " [TOOL_CALLS] [") == calls
+        enc = template.encode(ex, tok)
+        trained = tok.decode([t for t in enc["labels"] if t != -100])
+        assert trained.count(TEXT_BEFORE_CALL + " [TOOL_CALLS] [") == calls
