@@ -109,9 +109,9 @@ def _expected_prompts(example: dict) -> list[str]:
     """The unmasked text between assistant turns, built here without the template."""
     msgs = example["messages"]
     system = msgs[0]["content"]
-    tools = ", ".join('{"name": ' + json.dumps(t["function"]["name"]) + ', "description": '
-                      + json.dumps(t["function"]["description"]) + ', "parameters": '
-                      + json.dumps(t["function"]["parameters"]) + "}" for t in template.TOOLS)
+    tools = ",".join('{"name":' + json.dumps(t["function"]["name"]) + ',"description":'
+                     + json.dumps(t["function"]["description"]) + ',"parameters":'
+                     + json.dumps(t["function"]["parameters"], separators=(",", ":")) + "}" for t in template.TOOLS)
     segments, current, first = [], "<s>", True
     for m in msgs[1:]:
         if m["role"] == "user":
@@ -134,7 +134,7 @@ def test_system_prompt_and_tools_open_the_first_inst(tok, examples):
         assert text.startswith("<s>[INST] " + persona.system + "\n\n[AVAILABLE_TOOLS] [")
         # every tool the project has, with its parameters, is listed exactly once
         for name in template.TOOLS_BY_NAME:
-            assert text.count('{"name": ' + json.dumps(name) + ', "description"') == 1
+            assert text.count('{"name":' + json.dumps(name) + ',"description"') == 1
         assert text.count("[INST]") == sum(m["role"] == "user" for m in ex["messages"])
 
 
@@ -288,3 +288,32 @@ def test_text_beside_tool_calls_is_rendered_before_the_tag_and_trained(tok, exam
         enc = template.encode(ex, tok)
         trained = tok.decode([t for t in enc["labels"] if t != -100])
         assert trained.count(TEXT_BEFORE_CALL + " [TOOL_CALLS] [") == calls
+
+
+# ----------------------------------------------------------------- the tools block: the contract, in few tokens
+
+
+def test_tools_keep_the_contract():
+    """configs/tools.json is what the model reads and what a deployment sends: the three tools, their
+    parameters and types, days 1-14, and the limits the validator checks arguments against."""
+    params = {name: f["parameters"] for name, f in template.TOOLS_BY_NAME.items()}
+    assert list(params) == ["get_current_weather", "get_forecast", "geocode_location"]
+    types = {name: {k: v["type"] for k, v in p["properties"].items()} for name, p in params.items()}
+    assert types == {"get_current_weather": {"latitude": "number", "longitude": "number"},
+                     "get_forecast": {"latitude": "number", "longitude": "number", "days": "integer"},
+                     "geocode_location": {"city": "string", "country": "string"}}
+    assert [p["required"] for p in params.values()] == [["latitude", "longitude"], ["latitude", "longitude", "days"], ["city"]]
+    days = params["get_forecast"]["properties"]["days"]
+    assert (days["minimum"], days["maximum"]) == (1, 14)
+    assert all(p["type"] == "object" and p["additionalProperties"] is False for p in params.values())
+    assert all(f["description"] for f in template.TOOLS_BY_NAME.values())
+
+
+def test_tools_block_stays_small(tok):
+    """The tools block opens every conversation: 446 tokens before it was tightened (issue 13), 292 now."""
+    probe = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]
+    n = lambda tools: len(tok.apply_chat_template(probe, tools=tools, tokenize=True, return_dict=True)["input_ids"])  # noqa: E731
+    block = n(template.TOOLS) - n(None)
+    assert block <= 300, f"the tools block is {block} tokens; every conversation pays them"
+    text = template.render({"messages": probe}, tok)
+    assert '"parameters":{"type":"object","properties":{"latitude":{"type":"number"' in text  # compact JSON
