@@ -11,7 +11,7 @@ Writes exports/<adapter name>/ (a temporary folder renamed into place: complete 
 - Modelfile: FROM a Mistral 7B Instruct v0.2 tag (the base the adapter was trained on; plain
   `mistral` is v0.3), ADAPTER ./weatherman-lora.gguf, a default persona SYSTEM prompt from the
   validation data, and a TEMPLATE in Go template syntax that renders system prompt, tools, tool
-  calls and tool results exactly as configs/chat_template.jinja does (tests/test_export.py renders
+  calls and tool results exactly as configs/chat_template.jinja does (tests/serve/test_export.py renders
   both with Go's text/template and compares them);
 - adapter_model.safetensors, adapter_config.json, chat_template.jinja, tools.json: the PEFT adapter
   for transformers/vLLM users and the tool schemas a client must send.
@@ -20,6 +20,9 @@ Ollama adds the BOS token itself, so the TEMPLATE starts at `[INST]` where the J
 starts at `<s>`. The tool list inside the TEMPLATE is the one the adapter was trained on, byte for
 byte; a request's `tools` switch tool calling on (Ollama then parses ` [TOOL_CALLS] [...]`) but
 their text is not what the model reads, so send the schemas in tools.json.
+
+The Modelfile does not depend on the machine that exports it: `REQUIRES` the minimum Ollama
+(MIN_OLLAMA), a fixed context (NUM_CTX) and the stops and sampling the model needs (PARAMETERS).
 """
 
 from __future__ import annotations
@@ -41,6 +44,21 @@ MISTRAL_7B_V02 = "mistralai/Mistral-7B-Instruct-v0.2"
 # Head counts llama.cpp needs to permute q/k; the base's config.json when present, these otherwise.
 MISTRAL_7B_V02_CONFIG = {"num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 32, "hidden_size": 4096}
 PEFT_FILES = ("adapter_model.safetensors", "adapter_config.json")
+# The TEMPLATE reads ToolCall.ID and Message.ToolCallID, which Ollama has from 0.12.10 (before, every
+# prompt after a tool call fails: "can't evaluate field ID"); the REQUIRES line itself is a Modelfile
+# command from 0.14.0, and older versions refuse the whole Modelfile at `ollama create`.
+MIN_OLLAMA = "0.14.0"
+# A fixed context, the same whatever machine exports: the longest generated conversation is 2,380
+# tokens (2,534 before the tools block was tightened) and issue 13's dialogues of 3-5 turns are longer;
+# 8,192 leaves room for those and a reply. The KV cache of Mistral 7B at 8,192 tokens is 1 GiB in f16
+# (32 layers x 8 KV heads x 128 x K and V x 2 bytes); v0.2 was trained for 32k.
+NUM_CTX = 8192
+# Stops: </s> ends every trained turn (llama.cpp stops on EOS too); [INST], [/INST] and [TOOL_RESULTS]
+# belong to the user and the tools, never to the model. repeat_penalty 1.0: Ollama's default 1.1 would
+# penalise copying the coordinates a geocode returned into the weather call. A low temperature: calls
+# and figures must be exact.
+PARAMETERS = (("stop", '"</s>"'), ("stop", '"[INST]"'), ("stop", '"[/INST]"'), ("stop", '"[TOOL_RESULTS]"'),
+              ("repeat_penalty", "1.0"), ("temperature", "0.2"))
 
 
 # ----------------------------------------------------------------- the Go template
@@ -120,9 +138,12 @@ def go_template(tools: list[dict]) -> str:
     return text
 
 
-def modelfile(ollama_base: str, system: str | None, num_ctx: int, tools: list[dict]) -> str:
+def modelfile(ollama_base: str, system: str | None, tools: list[dict], num_ctx: int = NUM_CTX) -> str:
     lines = [
         "# weatherman-lora for Ollama (written by `make export`). Use: ollama create weatherman -f Modelfile",
+        f"# Needs Ollama {MIN_OLLAMA} or newer: the TEMPLATE reads tool-call ids (0.12.10+) and REQUIRES is read from 0.14.0;",
+        "# an older Ollama stops at `ollama create` with 'command must be one of ...' (upgrade Ollama).",
+        f"REQUIRES {MIN_OLLAMA}",
         "# FROM must be Mistral 7B Instruct v0.2, the base the adapter was trained on (plain `mistral` is v0.3).",
         f"FROM {ollama_base}",
         f"ADAPTER ./{GGUF_NAME}",
@@ -134,7 +155,9 @@ def modelfile(ollama_base: str, system: str | None, num_ctx: int, tools: list[di
             raise ui.Fail('the default system prompt contains """ (pick another with --system)')
         lines += ["# Default persona when a request has no system message; send your own system message to pick another.",
                   f'SYSTEM """{system}"""']
-    lines += [f"PARAMETER num_ctx {num_ctx}", "PARAMETER temperature 0.2"]
+    lines += ["# A fixed context (room for the longest trained conversation and a reply), the stops and sampling the model needs.",
+              f"PARAMETER num_ctx {num_ctx}"]
+    lines += [f"PARAMETER {name} {value}" for name, value in PARAMETERS]
     return "\n".join(lines) + "\n"
 
 
@@ -209,8 +232,10 @@ def export(cfg: dict, adapter: Path, out: Path, ollama_base: str, system: str | 
             shutil.copyfile(adapter / name, staging / name)
         template_file = adapter / "chat_template.jinja"
         shutil.copyfile(template_file if template_file.is_file() else template.TEMPLATE_PATH, staging / "chat_template.jinja")
-        ui.write_json_atomic(staging / "tools.json", template.TOOLS)
-        text = modelfile(ollama_base, system, cfg["data"]["max_seq_length"], template.TOOLS)
+        # Byte for byte: a client whose template renders the request's tools (transformers, vLLM) must see the
+        # trained key order, which a re-dump with sorted keys would change.
+        shutil.copyfile(template.TOOLS_PATH, staging / "tools.json")
+        text = modelfile(ollama_base, system, template.TOOLS)
         ui.write_text_atomic(staging / "Modelfile", text)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=out.name + ".old.", dir=out.parent))

@@ -45,6 +45,8 @@ def test_export_folder_has_every_file(exported):
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["gguf_tensors"] == 2 * 7 * 2  # A and B, seven projections, two layers
     assert json.loads((out / "tools.json").read_text()) == template.TOOLS
+    # the trained key order too: a client that renders the request's tools with the Jinja template sees the trained block
+    assert (out / "tools.json").read_bytes() == template.TOOLS_PATH.read_bytes()
 
 
 def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -158,8 +160,10 @@ def test_modelfile_parses_as_ollama_does(exported):
     out, _ = exported
     commands = parse_modelfile((out / "Modelfile").read_text())
     names = [c for c, _ in commands]
-    assert names[:3] == ["from", "adapter", "template"]
+    assert names[:4] == ["requires", "from", "adapter", "template"]
     values = dict(commands)
+    # Tool-call ids exist from Ollama 0.12.10, the REQUIRES command from 0.14.0 (a semver, as its parser demands).
+    assert values["requires"] == export.MIN_OLLAMA == "0.14.0"
     # The v0.2 base the adapter was trained on; plain `mistral` is v0.3.
     assert values["from"].startswith("mistral:7b-instruct-v0.2")
     assert values["adapter"] == "./weatherman-lora.gguf"
@@ -167,8 +171,23 @@ def test_modelfile_parses_as_ollama_does(exported):
     assert values["system"] == NEUTRAL_PROMPT
     from tasks.config import load_config
 
-    # The context the adapter was trained with: the CPU config's max_seq_length.
-    assert values["num_ctx"] == str(load_config(template.ROOT / "configs/training_config_cpu.yaml")["data"]["max_seq_length"])
+    # A fixed context, not the exporting machine's: the CPU config trains at 2,048 tokens, the Modelfile says 8,192.
+    assert load_config(template.ROOT / "configs/training_config_cpu.yaml")["data"]["max_seq_length"] == 2048
+    assert values["num_ctx"] == "8192"
+    # Stops and sampling written out (PARAMETER stop repeats; the parser strips the quotes).
+    assert [v for c, v in commands if c == "stop"] == ["</s>", "[INST]", "[/INST]", "[TOOL_RESULTS]"]
+    assert (values["repeat_penalty"], values["temperature"]) == ("1.0", "0.2")
+
+
+def test_num_ctx_holds_the_longest_validation_conversation_and_a_reply():
+    path = ROOT / "data" / "synthetic" / "final_validation.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path.relative_to(ROOT)} not generated yet (make data)")
+    tok = template.load_tokenizer()
+    with open(path, encoding="utf-8") as fh:
+        longest = max(len(template.encode(json.loads(line), tok)["input_ids"]) for line in fh)
+    assert longest > 1000
+    assert longest + 1024 <= export.NUM_CTX, f"the longest validation conversation is {longest} tokens; raise NUM_CTX"
 
 
 def test_tool_call_prefix_is_what_ollama_parses():
@@ -269,6 +288,25 @@ def test_text_beside_tool_calls_renders_before_the_tag_in_go_and_jinja(go_render
 def test_ollama_finds_the_tool_call_tag_after_the_text(go_render):
     """Ollama's parser returns what precedes the tag as content: the tag must stay `[TOOL_CALLS] [`, after any text."""
     assert _go(go_render, export.go_template(template.TOOLS), [], [], tag=True) == "[TOOL_CALLS] ["
+
+
+def test_ollama_before_0_12_10_fails_at_the_second_step_so_the_modelfile_requires_a_newer_one(go_render, exported):
+    """Before 0.12.10 Ollama's api.ToolCall has no ID and api.Message no ToolCallID. The first prompt of a
+    tool loop renders as today; every prompt after a tool call fails, and no `if`/`with` can guard a field a
+    struct lacks (missingkey=zero only helps maps), so the Modelfile states the minimum instead (REQUIRES)."""
+    go_tmpl = export.go_template(template.TOOLS)
+    messages = conversations()[0]["messages"]
+    first, second = messages[:2], messages[:4]
+    assert _go(go_render, go_tmpl, first, template.TOOLS, shape="pre-0.12.10") == _go(go_render, go_tmpl, first, template.TOOLS)
+    r = _go_run(go_render, go_tmpl, second, template.TOOLS, shape="pre-0.12.10")
+    assert r.returncode == 4 and "can't evaluate field ID" in r.stderr
+    for guard in ("{{ range .Messages }}{{ if .ToolCallID }}x{{ end }}{{ end }}", "{{ range .Messages }}{{ with .ToolCallID }}x{{ end }}{{ end }}"):
+        r = _go_run(go_render, guard, second, template.TOOLS, shape="pre-0.12.10")
+        assert r.returncode == 4 and "can't evaluate field ToolCallID" in r.stderr, guard
+        assert _go(go_render, guard, second, template.TOOLS) == "x"  # today's shape
+    assert _go(go_render, "{{ with .NoSuchKey }}x{{ end }}ok", second, template.TOOLS, shape="pre-0.12.10") == "ok"  # a map: zero value
+    out, _ = exported
+    assert ("requires", "0.14.0") in parse_modelfile((out / "Modelfile").read_text())
 
 
 def test_whole_number_coordinates_keep_their_decimal_point(go_render):
