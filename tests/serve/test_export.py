@@ -380,6 +380,37 @@ def test_gguf_lora_in_llama_cpp_reproduces_peft_logits(exported, adapter, tmp_pa
     assert (got.argmax(-1) == want.argmax(-1)).mean() == 1.0
 
 
+def test_llama_cpp_tokenizes_the_ollama_prompt_to_the_training_ids(adapter, tmp_path):  # adapter: builds models/tiny-mistral
+    """Serving agrees with training: Ollama hands the rendered TEMPLATE (no <s>) to llama.cpp, which adds BOS and
+    parses special tokens; the ids must be the ones training used. Needs llama-cpp-python==0.3.36 and
+    WEATHERMAN_LLAMA_CPP pointing at a llama.cpp tree (convert_hf_to_gguf.py), as the test above."""
+    tree = os.environ.get("WEATHERMAN_LLAMA_CPP")
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        pytest.skip("llama-cpp-python is not installed (optional: pip install llama-cpp-python==0.3.36)")
+    if not tree or not (Path(tree) / "convert_hf_to_gguf.py").is_file():
+        pytest.skip("WEATHERMAN_LLAMA_CPP does not point at a llama.cpp tree with convert_hf_to_gguf.py")
+    # The vocabulary as the Ollama library's GGUF has it: from Mistral's own tokenizer.model.
+    src = tmp_path / "hf"
+    src.mkdir()
+    shutil.copyfile(ROOT / "models" / "tiny-mistral" / "config.json", src / "config.json")
+    shutil.copyfile(template._mistral_common_tokenizer_file(), src / "tokenizer.model")
+    vocab = tmp_path / "vocab.gguf"
+    r = subprocess.run([sys.executable, "convert_hf_to_gguf.py", str(src), "--vocab-only", "--outfile", str(vocab)],
+                       cwd=tree, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    llm = Llama(model_path=str(vocab), vocab_only=True, verbose=False)
+    tok = template.load_tokenizer()
+    checked = 0
+    for example in conversations() + _text_before_calls(conversations()):
+        for prompt in _prompts(example):
+            text = template.render(prompt, tok)
+            assert llm.tokenize(text[len("<s>"):].encode(), add_bos=True, special=True) == template.encode(prompt, tok)["input_ids"]
+            checked += 1
+    assert checked == 23 + 21
+
+
 # ----------------------------------------------------------------- the documentation's commands exist
 
 DOCS = ["README.md", "docs/DEPLOYMENT.md", "docs/TRAINING_H100.md", "docs/TRAINING_M4.md", "docs/ROADMAP.md"]
