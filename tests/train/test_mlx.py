@@ -1,0 +1,183 @@
+"""The MLX backend (training.backend: mlx) on the CPU build of MLX, with the tiny model.
+
+Same first-step loss as the PyTorch path, a loss that falls, SIGTERM then resume with the
+same steps and losses as an unbroken run, and an adapter in PEFT's layout that gives PEFT the
+logits MLX computes. About 60 s of CPU in all (three short training processes of each kind).
+"""
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tasks.train import checkpoints
+from tests.helpers_train import ROOT, env, events, overrides, run_train, train_cmd
+
+mx = pytest.importorskip("mlx.core", reason="MLX is not installed (pip install -r requirements-ci.txt)")
+
+
+def test_first_step_loss_equals_the_pytorch_paths(tmp_path):
+    # One step covers all four conversations (batch 2 x accumulation 2), so the data order of each
+    # backend cannot matter; B = 0 at init, so the loss is the base model's masked loss: PyTorch packs
+    # the conversations into one row, MLX pads them, and the assistant-only labels decide the tokens.
+    extra = {"data.max_train_examples": 4, "training.gradient_accumulation_steps": 2, "training.max_steps": 1,
+             "training.save_steps": 1}
+    procs = {}
+    for backend in ("torch", "mlx"):
+        sets = overrides(tmp_path / backend, tmp_path / backend / "out", **extra, **{"training.backend": backend})
+        procs[backend] = subprocess.Popen(train_cmd(sets), cwd=ROOT, env=env(), stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True)
+    for backend, proc in procs.items():
+        out = proc.communicate(timeout=240)[0]
+        assert proc.returncode == 0, out
+    torch_step, mlx_step = (events(tmp_path / b / "out", "step")[0] for b in ("torch", "mlx"))
+    assert torch_step["step"] == mlx_step["step"] == 1
+    assert abs(torch_step["loss"] - mlx_step["loss"]) < 1e-4, (torch_step["loss"], mlx_step["loss"])  # fp32 on both
+    assert torch_step["tokens_seen"] == mlx_step["tokens_seen"]  # the same tokens, none of them padding
+    assert torch_step["learning_rate"] == pytest.approx(mlx_step["learning_rate"], rel=1e-9)
+    assert set(torch_step) == set(mlx_step)  # the same fields for eta/status
+    for backend in ("torch", "mlx"):
+        assert checkpoints.checkpoint_problem(tmp_path / backend / "out" / "checkpoint-1") is None
+
+
+EXTRA = {"data.max_train_examples": 6, "training.per_device_batch_size": 1, "training.max_steps": 12,
+         "training.save_steps": 4, "training.learning_rate": 1e-2, "training.backend": "mlx"}
+
+
+def test_sigterm_then_resume_continues_like_an_unbroken_run_and_the_loss_falls(tmp_path):
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    r = run_train(overrides(tmp_path, straight, **EXTRA))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[TRAINING-COMPLETE]" in r.stdout and "PEFT layout" in r.stdout
+    losses = [e["loss"] for e in events(straight, "step")]
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < losses[0] - 0.1, losses  # it learns (ln 32000 = 10.37 at the start)
+    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "chat_template.jinja", "FINAL",
+                 "training_config.resolved.yaml", "data_hashes.json"):
+        assert (straight / name).is_file(), name
+
+    proc = subprocess.Popen(train_cmd(overrides(tmp_path, broken, **EXTRA)), cwd=ROOT, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        steps = events(broken, "step")
+        if steps and steps[-1]["step"] >= 2:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 1, out
+    stopped = events(broken, "end")[-1]
+    assert stopped["status"] == "interrupted" and 2 <= stopped["step"] < 12, stopped
+    assert "Stopped at step" in out and "on SIGTERM" in out
+    ck = broken / f"checkpoint-{stopped['step']}"
+    assert checkpoints.checkpoint_problem(ck) is None
+    assert '"backend": "mlx"' in (ck / "trainer_state.json").read_text()
+    assert not (broken / "FINAL").exists() and not (broken / "train.lock").exists()
+
+    r = run_train(overrides(tmp_path, broken, **EXTRA))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"⚠️ RESUME: Found checkpoint at step {stopped['step']}. Resuming training." in r.stdout
+    start = events(broken, "start")[-1]
+    assert (start["step"], start["resumed_from"], start["total_steps"]) == (stopped["step"], stopped["step"], 12)
+    a = {e["step"]: e for e in events(straight, "step")}
+    b = {e["step"]: e for e in events(broken, "step")}
+    assert sorted(b) == list(range(1, 13))  # no step repeated or skipped
+    for step in range(stopped["step"] + 1, 13):
+        assert abs(a[step]["loss"] - b[step]["loss"]) < 1e-4, step  # same batches, dropout, optimizer state
+        assert a[step]["learning_rate"] == pytest.approx(b[step]["learning_rate"], rel=1e-12)
+        assert a[step]["tokens_seen"] == b[step]["tokens_seen"], step
+    meta = checkpoints.read_metadata(broken)
+    assert (meta["last_step"], meta["resume_count"]) == (stopped["step"], 1)
+
+    # A torch run cannot pick up an MLX checkpoint (optimizer states differ): a clear refusal, nothing trained.
+    (broken / "FINAL").unlink()
+    r = run_train(overrides(tmp_path, broken, **{**EXTRA, "training.backend": "torch"}))
+    assert r.returncode == 1 and "written by the mlx backend" in r.stdout + r.stderr
+
+
+def _tiny_cfg():
+    from tasks.config import load_config
+
+    return load_config(ROOT / "configs" / "training_config_cpu.yaml", ["training.backend=mlx"])
+
+
+def test_the_peft_adapter_gives_peft_the_logits_mlx_computes(tmp_path):
+    import numpy as np
+    import torch
+    from mlx.utils import tree_flatten, tree_map
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tasks.serve import gguf_lora
+    from tasks.train import mlx_backend, tiny_model
+
+    cfg = _tiny_cfg()
+    folder = tiny_model.build(cfg["model"]["tiny"])
+    mx.random.seed(3)
+    model = mlx_backend.load_model(cfg, folder, "fp32")
+    # A trained-looking adapter: B away from 0, so the LoRA path changes the logits.
+    model.update(tree_map(lambda p: mx.random.normal(p.shape) * 0.2, model.trainable_parameters()))
+    model.eval()
+    ids = np.array([[1, 733, 16289, 28793, 1824, 28742, 28713, 272, 8086, 297, 5465, 28804, 733, 28748, 16289, 28793]])
+    mlx_logits = np.array(model(mx.array(ids)))
+    mlx_backend.save_peft_adapter(model, tmp_path, cfg, str(folder))
+
+    settings = gguf_lora.adapter_settings(tmp_path)  # what `make export` accepts
+    assert (settings["r"], settings["lora_alpha"], settings["peft_type"]) == (8, 16, "LORA")
+    assert sorted(settings["target_modules"]) == sorted(cfg["lora"]["target_modules"])
+    base = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    peft_model = PeftModel.from_pretrained(base, str(tmp_path)).eval()
+    with torch.no_grad():
+        torch_logits = peft_model(torch.tensor(ids)).logits.numpy()
+    assert np.abs(torch_logits - mlx_logits).max() < 1e-4, np.abs(torch_logits - mlx_logits).max()  # fp32 both
+    with peft_model.disable_adapter(), torch.no_grad():
+        plain = peft_model(torch.tensor(ids)).logits.numpy()
+    assert np.abs(plain - mlx_logits).max() > 1e-2  # the adapter matters, so the match above means something
+
+    # And back: the PEFT file restores the MLX LoRA weights exactly (how resume reads a checkpoint).
+    again = mlx_backend.load_model(cfg, folder, "fp32")
+    mlx_backend.load_peft_adapter(again, tmp_path)
+    for (k1, v1), (k2, v2) in zip(tree_flatten(model.trainable_parameters()), tree_flatten(again.trainable_parameters()), strict=True):
+        assert k1 == k2 and mx.array_equal(v1, v2).item(), k1
+
+
+def test_lora_layers_match_the_pytorch_paths_counts_and_start_at_zero():
+    from tasks.train import mlx_backend, plan, tiny_model
+
+    cfg = _tiny_cfg()
+    model = mlx_backend.load_model(cfg, tiny_model.build(cfg["model"]["tiny"]), "fp32")
+    trainable, _ = mlx_backend.count_parameters(model)
+    shape = plan.tiny_shape(cfg["model"]["tiny"])
+    assert trainable == shape.lora_params(cfg["lora"]["r"], cfg["lora"]["target_modules"]) == 16_384
+    from mlx.utils import tree_flatten
+
+    params = dict(tree_flatten(model.trainable_parameters()))
+    b = [v for k, v in params.items() if k.endswith("lora_b")]
+    assert len(b) == 2 * 7 and all(mx.all(v == 0).item() for v in b)
+    a = params["model.layers.0.self_attn.q_proj.lora_a"]
+    assert a.shape == (64, 8) and mx.abs(a).max().item() <= 1 / 8  # uniform in +-1/sqrt(in), like PEFT's A
+
+
+def test_the_4bit_base_is_quantized_once_and_cached(tmp_path, monkeypatch):
+    import numpy as np
+    from mlx import nn
+
+    from tasks.train import mlx_backend, tiny_model
+
+    monkeypatch.setattr(mlx_backend, "MLX_MODELS", tmp_path / "mlx")
+    cfg = _tiny_cfg()
+    cfg["model"]["load_in_4bit"] = True
+    folder = str(tiny_model.build(cfg["model"]["tiny"]))
+    said = []
+    q = mlx_backend.prepare_base(cfg, folder, said.append)
+    assert q.parent == tmp_path / "mlx" and q.name.endswith("-4bit") and "quantizing" in said[-1]
+    assert mlx_backend.prepare_base(cfg, folder, said.append) == q and "(cached)" in said[-1]
+    model = mlx_backend.load_model(cfg, q, "fp32")
+    layer = model.layers[0].self_attn.q_proj
+    assert isinstance(layer.linear, nn.QuantizedLinear) and layer.linear.bits == 4
+    ids = mx.array([[1, 733, 16289, 28793, 1824, 28742, 28713, 272]])
+    full = mlx_backend.load_model(cfg, tiny_model.build(cfg["model"]["tiny"]), "fp32")
+    diff = np.abs(np.array(model(ids)) - np.array(full(ids)))
+    assert 0 < diff.max() < 0.5  # quantized, so not identical, but the same model
