@@ -514,7 +514,8 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
                 mx.eval(grads, window_loss, window_tokens)
             grads = tree_map(lambda x: x / window_tokens.astype(x.dtype), grads)
             grads, grad_norm = optim.clip_grad_norm(grads, t["max_grad_norm"])
-            optimizer.learning_rate = t["learning_rate"] * lr_factor(t["lr_scheduler"], step, t["warmup_steps"], max_steps)
+            lr = t["learning_rate"] * lr_factor(t["lr_scheduler"], step, t["warmup_steps"], max_steps)
+            optimizer.learning_rate = lr
             optimizer.update(model, grads)
             loss = (window_loss / window_tokens).item()
             mx.eval(model.trainable_parameters(), optimizer.state)
@@ -527,7 +528,6 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
             if step % t["logging_steps"] == 0 or step == max_steps:
                 last_loss = sum(logged) / len(logged)
                 logged = []
-                lr = t["learning_rate"] * lr_factor(t["lr_scheduler"], step, t["warmup_steps"], max_steps)
                 writer.write("step", step=step, total_steps=max_steps, loss=last_loss, learning_rate=lr,
                              grad_norm=grad_norm.item(), tokens_per_s=round(tps, 1) if tps else None,
                              elapsed_s=round(time.monotonic() - rates.t0, 2), eta_s=round(eta, 1) if eta is not None else None,
@@ -546,7 +546,7 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
                 # Checkpoint now and stop; any evaluation due now is skipped (a spot pod has ~5 s).
                 checkpoint()
                 return "interrupted"
-            if eval_set and step % t["eval_steps"] == 0:
+            if eval_set and (step % t["eval_steps"] == 0 or step == max_steps):  # the Trainer also evaluates at the end
                 ev = evaluate(model, eval_set, batch, pad_id, data["max_seq_length"], float(t["eval_timeout_s"]))
                 writer.write("eval", step=step, **ev)
                 if wandb_run is not None and ev["eval_loss"] is not None:

@@ -37,6 +37,10 @@ def test_first_step_loss_equals_the_pytorch_paths(tmp_path):
     assert torch_step["tokens_seen"] == mlx_step["tokens_seen"]  # the same tokens, none of them padding
     assert torch_step["learning_rate"] == pytest.approx(mlx_step["learning_rate"], rel=1e-9)
     assert set(torch_step) == set(mlx_step)  # the same fields for eta/status
+    # Both evaluate at the last step; the update used learning rate 0 (warm-up), so this is the base model too.
+    torch_eval, mlx_eval = (events(tmp_path / b / "out", "eval")[0] for b in ("torch", "mlx"))
+    assert set(torch_eval) == set(mlx_eval) and torch_eval["eval_examples"] == mlx_eval["eval_examples"] == 4
+    assert abs(torch_eval["eval_loss"] - mlx_eval["eval_loss"]) < 1e-4
     for backend in ("torch", "mlx"):
         assert checkpoints.checkpoint_problem(tmp_path / backend / "out" / "checkpoint-1") is None
 
