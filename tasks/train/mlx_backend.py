@@ -512,7 +512,8 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
                 window_loss, window_tokens = window_loss + s, window_tokens + k
                 seen += sum(len(e["input_ids"]) for e in examples)
                 mx.eval(grads, window_loss, window_tokens)
-            grads = tree_map(lambda x: x / window_tokens.astype(x.dtype), grads)
+            scale = 1.0 / window_tokens.astype(mx.float32)  # the window's mean over its trained tokens
+            grads = tree_map(lambda x, s=scale: x * s.astype(x.dtype), grads)
             grads, grad_norm = optim.clip_grad_norm(grads, t["max_grad_norm"])
             lr = t["learning_rate"] * lr_factor(t["lr_scheduler"], step, t["warmup_steps"], max_steps)
             optimizer.learning_rate = lr

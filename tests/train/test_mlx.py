@@ -5,14 +5,17 @@ same steps and losses as an unbroken run, and an adapter in PEFT's layout that g
 logits MLX computes. About 60 s of CPU in all (three short training processes of each kind).
 """
 
+import copy
+import re
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
 from tasks.train import checkpoints
-from tests.helpers_train import ROOT, env, events, overrides, run_train, train_cmd
+from tests.helpers_train import CPU_CONFIG, ROOT, env, events, overrides, run_train, train_cmd
 
 mx = pytest.importorskip("mlx.core", reason="MLX is not installed (pip install -r requirements-ci.txt)")
 
@@ -30,7 +33,7 @@ def test_first_step_loss_equals_the_pytorch_paths(tmp_path):
                                           stderr=subprocess.STDOUT, text=True)
     for backend, proc in procs.items():
         out = proc.communicate(timeout=240)[0]
-        assert proc.returncode == 0, out
+        assert proc.returncode == 0, (backend, out)
     torch_step, mlx_step = (events(tmp_path / b / "out", "step")[0] for b in ("torch", "mlx"))
     assert torch_step["step"] == mlx_step["step"] == 1
     assert abs(torch_step["loss"] - mlx_step["loss"]) < 1e-4, (torch_step["loss"], mlx_step["loss"])  # fp32 on both
@@ -51,9 +54,16 @@ EXTRA = {"data.max_train_examples": 6, "training.per_device_batch_size": 1, "tra
 
 def test_sigterm_then_resume_continues_like_an_unbroken_run_and_the_loss_falls(tmp_path):
     straight, broken = tmp_path / "straight", tmp_path / "broken"
-    r = run_train(overrides(tmp_path, straight, **EXTRA))
+    # The unbroken run goes through train-m4's wrapper: its [ETA] line reads the same metrics events.
+    cmd = [sys.executable, "-m", "tasks.run.train_m4", "--config", str(CPU_CONFIG), "--logs-dir", str(tmp_path / "logs"),
+           "--eta-after-steps", "5"]
+    for s in overrides(tmp_path, straight, **EXTRA):
+        cmd += ["--set", s]
+    r = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "[TRAINING-COMPLETE]" in r.stdout and "PEFT layout" in r.stdout
+    assert "[TRAINING-M4] Starting training on MLX (CPU) backend" in r.stdout
+    assert re.search(r"\[ETA\] Estimated completion: \d+ hours \d+ minutes \(step \d+/12", r.stdout), r.stdout
+    assert "[TRAINING-COMPLETE]" in r.stdout and "PEFT layout" in r.stdout and "[TRAINING-M4-COMPLETE]" in r.stdout
     losses = [e["loss"] for e in events(straight, "step")]
     assert len(losses) == 12
     assert sum(losses[-3:]) / 3 < losses[0] - 0.1, losses  # it learns (ln 32000 = 10.37 at the start)
@@ -185,3 +195,46 @@ def test_the_4bit_base_is_quantized_once_and_cached(tmp_path, monkeypatch):
     full = mlx_backend.load_model(cfg, tiny_model.build(cfg["model"]["tiny"]), "fp32")
     diff = np.abs(np.array(model(ids)) - np.array(full(ids)))
     assert 0 < diff.max() < 0.5  # quantized, so not identical, but the same model
+
+
+def test_config_accepts_mlx_on_a_mac_or_cpu_profile_only():
+    from tasks.config import load_config
+    from tasks import ui
+
+    m4 = load_config(ROOT / "configs" / "training_config_m4.yaml")
+    assert (m4["training"]["backend"], m4["model"]["load_in_4bit"]) == ("mlx", True)  # MLX's own 4-bit base is allowed
+    with pytest.raises(ui.Fail) as err:
+        load_config(ROOT / "configs" / "training_config_h100.yaml", ["training.backend=mlx"])
+    assert "training.backend: mlx runs on Apple Silicon" in str(err.value)
+    with pytest.raises(ui.Fail) as err:
+        load_config(ROOT / "configs" / "training_config_m4.yaml", ["training.backend=torch"])  # 4-bit on MPS: no
+    assert "model.load_in_4bit" in str(err.value) and "training.backend: mlx" in str(err.value)
+    with pytest.raises(ui.Fail, match=r"training.backend: not an allowed value \(got 'jax'"):
+        load_config(ROOT / "configs" / "training_config_cpu.yaml", ["training.backend=jax"])
+
+
+def test_plan_scales_the_cited_mlx_figure_and_the_m4_profile_fits_one_night():
+    from tasks.config import load_config
+    from tasks.train import plan
+
+    n = 7_241_732_096
+    # 250 tok/s x 2N x (1 + 4/32) FLOP per token on the M1 Max (10.4 TFLOP/s), scaled by peak.
+    assert plan.mlx_flops_rate("m4-max") == pytest.approx(250 * 2 * n * 1.125 * 17 / 10.4)
+    assert plan.mlx_flops_rate("m4-pro") == pytest.approx(250 * 2 * n * 1.125 * 8.5 / 10.4)
+    cfg = load_config(ROOT / "configs" / "training_config_m4.yaml")
+    # The generated set's mean length (make data reports 1,072.8), and one conversation cut at 2048 tokens.
+    lengths = [2048] + [1073] * 14_399
+    p = plan.plan(cfg, lengths, m4_chip="m4-pro")
+    tokens = 2048 + 4499 * 1073
+    assert p["conversations"] == 4500 and p["total_steps"] == 563 and p["total_tokens"] == tokens
+    fpt = plan.flops_per_token(plan.MISTRAL_7B, tokens / 4500, gradient_checkpointing=False)
+    assert p["mlx"]["tokens_per_s"]["m4-pro"] == pytest.approx(plan.mlx_flops_rate("m4-pro") / fpt, abs=0.05)
+    assert p["hours_m4"] == p["mlx"]["hours"]["m4-pro"] <= 12.0  # one night on an M4 Pro
+    assert p["mlx"]["hours"]["m4-max"] <= 6.5
+    assert "mlx-lm LORA.md" in p["m4_throughput_source"]
+    mem = p["mlx"]["memory"]
+    assert mem["weights"] == pytest.approx(n * 4.5 / 8 / 1e9, abs=0.01)  # every weight at 4.5 bits: 4.07 GB
+    assert p["fits"]["mac_32gb"] and not p["fits"]["mac_24gb"]  # 22 GB without checkpointing
+    small = copy.deepcopy(cfg)
+    small["training"]["gradient_checkpointing"] = True
+    assert plan.plan(small, lengths)["fits"]["mac_16gb"]  # 6.5 GB: a 16 GB Mac trains with checkpointing on
