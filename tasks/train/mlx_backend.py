@@ -34,6 +34,7 @@ What MLX does its own way:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -55,6 +56,7 @@ QUANT_BITS, QUANT_GROUP = 4, 64  # mlx_lm.convert -q defaults: 4.5 bits per weig
 ADAPTER_FILE = "adapter_model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
+SOURCE_STAMP = "source_config.sha256"  # in a 4-bit copy: the config.json it was converted from
 PEFT_PREFIX = "base_model.model."
 # The seven projections and where they sit in a Mistral decoder layer (mlx-lm's key names).
 MODULE_KEYS = {"q_proj": "self_attn.q_proj", "k_proj": "self_attn.k_proj", "v_proj": "self_attn.v_proj",
@@ -133,19 +135,31 @@ def _hub_folder(base: str, cache_dir: str | None) -> Path:
 
 
 def quantized_path(base: str) -> Path:
-    """Where the 4-bit MLX copy of `base` is cached: models/mlx/<name>-4bit."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "--", base.strip("/").replace(str(ROOT) + "/", ""))
-    return MLX_MODELS / f"{name}-{QUANT_BITS}bit"
+    """Where the 4-bit MLX copy of `base` is cached: models/mlx/<Hub id or project-relative folder>-4bit."""
+    name = base
+    if Path(base).is_absolute() and Path(base).resolve().is_relative_to(ROOT):
+        name = str(Path(base).resolve().relative_to(ROOT))
+    return MLX_MODELS / f"{re.sub(r'[^A-Za-z0-9._-]+', '--', name.strip('/'))}-{QUANT_BITS}bit"
+
+
+def _source_stamp(folder: Path) -> str:
+    return hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
 
 
 def prepare_base(cfg: dict, base: str, say=print) -> Path:
-    """The folder MLX loads: the base itself, or its 4-bit copy (made once with mlx_lm.convert, then reused)."""
+    """The folder MLX loads: the base itself, or its 4-bit copy (made once with mlx_lm.convert, then reused).
+
+    A Hub base's copy is reused by name (its 14.5 GB download may be deleted once converted); a local
+    folder's copy only while the folder's config.json is the one it was made from.
+    """
     if not cfg["model"]["load_in_4bit"]:
         return _hub_folder(base, cfg["model"].get("cache_dir"))
     target = quantized_path(base)
-    if (target / "config.json").is_file():
-        say(f"4-bit base: {target} (cached)")
-        return target
+    stamp = target / SOURCE_STAMP
+    if (target / "config.json").is_file() and stamp.is_file():
+        if not Path(base).is_dir() or stamp.read_text(encoding="utf-8").strip() == _source_stamp(Path(base)):
+            say(f"4-bit base: {target} (cached)")
+            return target
     from mlx_lm import convert
 
     source = _hub_folder(base, cfg["model"].get("cache_dir"))
@@ -155,6 +169,9 @@ def prepare_base(cfg: dict, base: str, say=print) -> Path:
     try:
         # convert() refuses an existing folder: give it a fresh one inside the staging folder, then rename.
         convert(str(source), mlx_path=str(staging / "model"), quantize=True, q_bits=QUANT_BITS, q_group_size=QUANT_GROUP)
+        (staging / "model" / SOURCE_STAMP).write_text(_source_stamp(source) + "\n", encoding="utf-8")
+        if target.exists():  # a copy of another version of the base: moved aside, then dropped
+            os.replace(target, staging / "old")
         os.replace(staging / "model", target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

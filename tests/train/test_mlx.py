@@ -7,6 +7,7 @@ logits MLX computes. About 60 s of CPU in all (three short training processes of
 
 import copy
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -188,6 +189,8 @@ def test_the_4bit_base_is_quantized_once_and_cached(tmp_path, monkeypatch):
     q = mlx_backend.prepare_base(cfg, folder, said.append)
     assert q.parent == tmp_path / "mlx" and q.name.endswith("-4bit") and "quantizing" in said[-1]
     assert mlx_backend.prepare_base(cfg, folder, said.append) == q and "(cached)" in said[-1]
+    assert mlx_backend.quantized_path(folder).name == "models--tiny-mistral-4bit"  # project-relative name
+    assert mlx_backend.quantized_path("mistralai/Mistral-7B-Instruct-v0.2").name == "mistralai--Mistral-7B-Instruct-v0.2-4bit"
     model = mlx_backend.load_model(cfg, q, "fp32")
     layer = model.layers[0].self_attn.q_proj
     assert isinstance(layer.linear, nn.QuantizedLinear) and layer.linear.bits == 4
@@ -195,6 +198,14 @@ def test_the_4bit_base_is_quantized_once_and_cached(tmp_path, monkeypatch):
     full = mlx_backend.load_model(cfg, tiny_model.build(cfg["model"]["tiny"]), "fp32")
     diff = np.abs(np.array(model(ids)) - np.array(full(ids)))
     assert 0 < diff.max() < 0.5  # quantized, so not identical, but the same model
+
+    # A local base that changed (another tiny shape, a re-saved model) is quantized again, not reused.
+    other = tmp_path / "tiny"
+    shutil.copytree(folder, other)
+    first = mlx_backend.prepare_base(cfg, str(other), said.append)
+    (other / "config.json").write_text((other / "config.json").read_text().replace('"rms_norm_eps": 1e-06', '"rms_norm_eps": 1e-05'))
+    assert mlx_backend.prepare_base(cfg, str(other), said.append) == first and "quantizing" in said[-1]
+    assert '"rms_norm_eps": 1e-05' in (first / "config.json").read_text()
 
 
 def test_config_accepts_mlx_on_a_mac_or_cpu_profile_only():
