@@ -62,7 +62,6 @@ PEFT_PREFIX = "base_model.model."
 MODULE_KEYS = {"q_proj": "self_attn.q_proj", "k_proj": "self_attn.k_proj", "v_proj": "self_attn.v_proj",
                "o_proj": "self_attn.o_proj", "gate_proj": "mlp.gate_proj", "up_proj": "mlp.up_proj",
                "down_proj": "mlp.down_proj"}
-PAD_MULTIPLE = 32  # padded lengths rounded up: fewer distinct shapes for MLX's kernels
 _PEFT_KEY = re.compile(r"^base_model\.model\.(.+)\.lora_([AB])\.weight$")
 
 
@@ -318,12 +317,14 @@ def lr_factor(kind: str, i: int, warmup: int, total: int) -> float:
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def pad_batch(examples: list[dict], pad_id: int, max_length: int):
-    """(input_ids, labels) as int32 arrays, right-padded to a multiple of PAD_MULTIPLE; padding's label is -100."""
+def pad_batch(examples: list[dict], pad_id: int):
+    """(input_ids, labels) as int32 arrays, right-padded to the longest conversation; padding's label is -100.
+
+    No rounding up of the width: the step is not compiled, so no shape is worth a padded token.
+    """
     import numpy as np
 
-    longest = max(len(e["input_ids"]) for e in examples)
-    width = min(max_length, PAD_MULTIPLE * math.ceil(longest / PAD_MULTIPLE))
+    width = max(len(e["input_ids"]) for e in examples)
     ids = np.full((len(examples), width), pad_id, dtype=np.int32)
     labels = np.full((len(examples), width), -100, dtype=np.int32)
     for row, e in enumerate(examples):
@@ -412,7 +413,7 @@ class Rates:
         return (tokens - self.warm[1]) / dt_, (self.total - step) / ((step - self.warm[2]) / dt_)
 
 
-def evaluate(model, eval_set: list[dict], batch: int, pad_id: int, max_length: int, timeout_s: float) -> dict:
+def evaluate(model, eval_set: list[dict], batch: int, pad_id: int, timeout_s: float) -> dict:
     """Token-weighted loss on the fixed validation subset; stops at `timeout_s` and says so."""
     import mlx.core as mx
 
@@ -422,7 +423,7 @@ def evaluate(model, eval_set: list[dict], batch: int, pad_id: int, max_length: i
         if time.monotonic() - start > timeout_s:
             timed_out = True
             break
-        ids, labels = pad_batch(eval_set[i:i + batch], pad_id, max_length)
+        ids, labels = pad_batch(eval_set[i:i + batch], pad_id)
         s, n = loss_sum(model, mx.array(ids), mx.array(labels))
         mx.eval(s, n)
         total, tokens, examples = total + s.item(), tokens + int(n.item()), examples + len(eval_set[i:i + batch])
@@ -467,6 +468,10 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
     if val_path.is_file():
         data_hashes["validation"] = {"path": data["validation"], "sha256": torch_train.file_sha256(val_path)}
 
+    if device == "mlx-gpu":
+        from mlx_lm.utils import maybe_set_recommended_wired_limit
+
+        maybe_set_recommended_wired_limit()  # keep the weights wired in GPU memory, as mlx-lm's trainer does
     mx.random.seed(t["seed"])  # the adapter's initial weights
     model = load_model(cfg, prepare_base(cfg, base, say), dtype)
     trainable, total = count_parameters(model)
@@ -523,7 +528,7 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
             grads, window_loss, window_tokens, seen = None, mx.array(0.0), mx.array(0), 0
             for micro in step_batches(step + 1, n, batch, accum, t["seed"]):
                 examples = [train_set[i] for i in micro]
-                ids, labels = pad_batch(examples, pad_id, data["max_seq_length"])
+                ids, labels = pad_batch(examples, pad_id)
                 (s, k), g = grad_fn(model, mx.array(ids), mx.array(labels))
                 grads = g if grads is None else tree_map(lambda a, b: a + b, grads, g)
                 window_loss, window_tokens = window_loss + s, window_tokens + k
@@ -565,7 +570,7 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
                 checkpoint()
                 return "interrupted"
             if eval_set and (step % t["eval_steps"] == 0 or step == max_steps):  # the Trainer also evaluates at the end
-                ev = evaluate(model, eval_set, batch, pad_id, data["max_seq_length"], float(t["eval_timeout_s"]))
+                ev = evaluate(model, eval_set, batch, pad_id, float(t["eval_timeout_s"]))
                 writer.write("eval", step=step, **ev)
                 if wandb_run is not None and ev["eval_loss"] is not None:
                     wandb_run.log({"eval/loss": ev["eval_loss"]}, step=step)
