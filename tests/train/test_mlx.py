@@ -2,7 +2,8 @@
 
 Same first-step loss as the PyTorch path, a loss that falls, SIGTERM then resume with the
 same steps and losses as an unbroken run, and an adapter in PEFT's layout that gives PEFT the
-logits MLX computes. About 60 s of CPU in all (three short training processes of each kind).
+logits MLX computes. About a minute of CPU in all (56 s user time measured on 2 cores), mostly the start of
+six short training processes (torch, transformers and mlx imports).
 """
 
 import copy
@@ -49,7 +50,7 @@ def test_first_step_loss_equals_the_pytorch_paths(tmp_path):
         assert checkpoints.checkpoint_problem(tmp_path / backend / "out" / "checkpoint-1") is None
 
 
-EXTRA = {"data.max_train_examples": 6, "training.per_device_batch_size": 1, "training.max_steps": 12,
+EXTRA = {"data.max_train_examples": 6, "training.per_device_batch_size": 1, "training.max_steps": 8,
          "training.save_steps": 4, "training.learning_rate": 1e-2, "training.backend": "mlx"}
 
 
@@ -57,16 +58,16 @@ def test_sigterm_then_resume_continues_like_an_unbroken_run_and_the_loss_falls(t
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     # The unbroken run goes through train-m4's wrapper: its [ETA] line reads the same metrics events.
     cmd = [sys.executable, "-m", "tasks.run.train_m4", "--config", str(CPU_CONFIG), "--logs-dir", str(tmp_path / "logs"),
-           "--eta-after-steps", "5"]
+           "--eta-after-steps", "4"]
     for s in overrides(tmp_path, straight, **EXTRA):
         cmd += ["--set", s]
     r = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "[TRAINING-M4] Starting training on MLX (CPU) backend" in r.stdout
-    assert re.search(r"\[ETA\] Estimated completion: \d+ hours \d+ minutes \(step \d+/12", r.stdout), r.stdout
+    assert re.search(r"\[ETA\] Estimated completion: \d+ hours \d+ minutes \(step \d+/8", r.stdout), r.stdout
     assert "[TRAINING-COMPLETE]" in r.stdout and "PEFT layout" in r.stdout and "[TRAINING-M4-COMPLETE]" in r.stdout
     losses = [e["loss"] for e in events(straight, "step")]
-    assert len(losses) == 12
+    assert len(losses) == 8
     assert sum(losses[-3:]) / 3 < losses[0] - 0.1, losses  # it learns (ln 32000 = 10.37 at the start)
     for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "chat_template.jinja", "FINAL",
                  "training_config.resolved.yaml", "data_hashes.json"):
@@ -84,7 +85,7 @@ def test_sigterm_then_resume_continues_like_an_unbroken_run_and_the_loss_falls(t
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 1, out
     stopped = events(broken, "end")[-1]
-    assert stopped["status"] == "interrupted" and 2 <= stopped["step"] < 12, stopped
+    assert stopped["status"] == "interrupted" and 2 <= stopped["step"] < 8, stopped
     assert "Stopped at step" in out and "on SIGTERM" in out
     ck = broken / f"checkpoint-{stopped['step']}"
     assert checkpoints.checkpoint_problem(ck) is None
@@ -95,11 +96,11 @@ def test_sigterm_then_resume_continues_like_an_unbroken_run_and_the_loss_falls(t
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"⚠️ RESUME: Found checkpoint at step {stopped['step']}. Resuming training." in r.stdout
     start = events(broken, "start")[-1]
-    assert (start["step"], start["resumed_from"], start["total_steps"]) == (stopped["step"], stopped["step"], 12)
+    assert (start["step"], start["resumed_from"], start["total_steps"]) == (stopped["step"], stopped["step"], 8)
     a = {e["step"]: e for e in events(straight, "step")}
     b = {e["step"]: e for e in events(broken, "step")}
-    assert sorted(b) == list(range(1, 13))  # no step repeated or skipped
-    for step in range(stopped["step"] + 1, 13):
+    assert sorted(b) == list(range(1, 9))  # no step repeated or skipped
+    for step in range(stopped["step"] + 1, 9):
         assert abs(a[step]["loss"] - b[step]["loss"]) < 1e-4, step  # same batches, dropout, optimizer state
         assert a[step]["learning_rate"] == pytest.approx(b[step]["learning_rate"], rel=1e-12)
         assert a[step]["tokens_seen"] == b[step]["tokens_seen"], step
