@@ -198,7 +198,7 @@ preflight-m4: ## Apple Silicon: the check-only part of setup-m4 (train-m4 runs i
 	$(PY) -m tasks.setup.m4 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
 
 .PHONY: train-m4
-train-m4: preflight-m4 ## Apple Silicon: train in the foreground on MPS, ETA after 100 steps
+train-m4: preflight-m4 ## Apple Silicon: train in the foreground with MLX (or MPS: training.backend torch), ETA after 100 steps
 	$(PY) -m tasks.run.train_m4 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
 
 # ----------------------------------------------------------------------------- anywhere

@@ -149,10 +149,15 @@ def _semantic_errors(cfg: dict) -> list[str]:
     model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
     if profile not in PROFILE_CONFIGS:
         model = {}  # an unknown profile is already reported; rules that depend on it would only add noise
-    if model.get("load_in_4bit") and profile != "h100":
+    training = cfg.get("training") if isinstance(cfg.get("training"), dict) else {}
+    mlx = training.get("backend") == "mlx"
+    if mlx and profile not in ("m4", "cpu"):
+        errors.append(f"training.backend: mlx runs on Apple Silicon, and on a Linux CPU for tests (got 'mlx' with profile {profile!r}; "
+                      "expected 'torch', or profile m4 or cpu)")
+    if model.get("load_in_4bit") and profile != "h100" and not mlx:
         errors.append(
             f"model.load_in_4bit: 4-bit QLoRA needs bitsandbytes on a CUDA GPU (got true with profile {profile!r}; "
-            "expected false: set model.load_in_4bit: false)"
+            "expected false: set model.load_in_4bit: false, or training.backend: mlx for MLX's own 4-bit base)"
         )
     if model.get("attn_implementation") == "flash_attention_2" and profile != "h100":
         errors.append(
@@ -161,7 +166,6 @@ def _semantic_errors(cfg: dict) -> list[str]:
         )
     if model.get("base") == "tiny" and profile != "cpu":
         errors.append(f"model.base: the tiny model is for the cpu profile (got 'tiny' with profile {profile!r}; expected a Hub id or folder)")
-    training = cfg.get("training") if isinstance(cfg.get("training"), dict) else {}
     limit = training.get("save_total_limit")
     if isinstance(limit, int) and limit < 2:
         errors.append(

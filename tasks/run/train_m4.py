@@ -6,7 +6,8 @@
 Confirms and prints the M4 settings (batch 1, accumulation 8, a checkpoint
 every 250 steps, sequences of 2048 tokens; a config that differs is shown with
 a warning), announces `logs/training_m4_<YYYYmmdd_HHMMSS>.log`, runs
-`python -m tasks.train.train` on MPS with every line teed to that log, and after 100
+`python -m tasks.train.train` (MLX, or PyTorch on MPS with training.backend: torch)
+with every line teed to that log, and after 100
 steps prints `[ETA] Estimated completion: X hours Y minutes` (measured since
 this start, warm-up left out), recommending an overnight run when it is long.
 At the end: `[TRAINING-M4-COMPLETE] Training finished`, the adapter and the
@@ -118,6 +119,8 @@ def run(config: str, overrides: list[str] | None = None, logs_dir: str | None = 
                      {"config": config, "overrides": overrides, "gpus": 1, "mode": "m4-foreground", "log_file": str(log),
                       "output_dir": str(output_dir)})
     device = "MPS" if cfg["profile"] == "m4" else f"the {cfg['profile']} profile's"
+    if cfg["training"]["backend"] == "mlx":
+        device = "MLX (Metal GPU)" if cfg["profile"] == "m4" else "MLX (CPU)"
     ui.info(TAG, f"Starting training on {device} backend")
     ui.warning("If training slows, check Activity Monitor for thermal throttling "
                "(`sudo powermetrics --samplers smc` shows temperatures); keep the Mac plugged in and cool")

@@ -8,10 +8,11 @@
 Steps: `machine` (an Apple M chip from `system_profiler SPHardwareDataType`, an
 arm64 shell, macOS 14+, Python 3.10+ from `PYTHON --version`, unified memory
 from `sysctl hw.memsize` as INSUFFICIENT < 16 GB, LIMITED 16-32 GB or SUFFICIENT
-32 GB+, 50 GB free); `venv` (.venv-local from requirements-local.txt, then from
+32 GB+ for the MLX footprint, 50 GB free); `venv` (.venv-local from requirements-local.txt, then from
 inside it the pinned versions, MPS available and a real matmul on it); `finish`
 (data links, W&B, the warnings, the summary). `--preflight` is the check-only part
-that `make train-m4` runs first; there INSUFFICIENT memory fails. The machine and
+that `make train-m4` runs first (MLX on the Metal GPU, or MPS with training.backend:
+torch); there INSUFFICIENT memory fails. The machine and
 venv steps use the standard library only: the system python3 runs them.
 """
 
@@ -39,11 +40,15 @@ DEFAULT_CONFIG = "configs/training_config_m4.yaml"
 MIN_MACOS = "14.0"
 MIN_FREE_GB = 50
 KEY_PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "mistral-common", "wandb")
+# The MLX backend's footprint (make plan CONFIG=configs/training_config_m4.yaml): 4.1 GB of 4-bit weights,
+# 0.7 GB of LoRA + AdamW, 0.7 GB of logits, and activations of 1.1 GB with gradient checkpointing or 16.8 GB
+# without it at 2048 tokens; Metal's working set is about three quarters of unified memory.
 MEMORY_MEANING = {
-    "INSUFFICIENT": "the 7B model alone is 14.5 GB in bf16, so a 7B LoRA does not fit",
-    "LIMITED": "the 14.5 GB of bf16 weights leave little room for activations: expect memory pressure and swapping "
-               "(32 GB is the realistic floor for a 7B LoRA)",
-    "SUFFICIENT": "room for the 14.5 GB of bf16 weights, the LoRA and activations at batch 1, sequence 2048",
+    "INSUFFICIENT": "even MLX's 4-bit 7B with gradient checkpointing needs about 6.5 GB beside macOS, so a 7B LoRA does not fit",
+    "LIMITED": "MLX's 4-bit base fits with training.gradient_checkpointing: true (about 6.5 GB, 1.5x slower); "
+               "the M4 profile's default (no checkpointing, about 22 GB) and PyTorch/MPS's 14.5 GB of bf16 weights need 32 GB",
+    "SUFFICIENT": "room for the M4 profile on MLX: 4.1 GB of 4-bit weights, LoRA and AdamW, and 17 GB of activations at "
+                  "batch 1, sequence 2048, no checkpointing (about 22 GB in all)",
 }
 
 
@@ -195,8 +200,8 @@ def step_finish(config: str, wandb_cli: str | None = None) -> None:
     probes.report_all([probes.check_data_links()], "data")
     ui.success("Data paths verified")
     wandb_auth.run(verify=True, tag=TAG, cli=wandb_cli)
-    ui.warning("WARNING: M4 training takes many hours: DESIGN.md section 6 puts 3 epochs at about 9.4e17 FLOP, 16 min at an "
-               f"H100's full bf16 peak, and a Mac GPU has a small fraction of that. `make plan CONFIG={config}` estimates it; "
+    ui.warning("WARNING: M4 training takes many hours: the M4 profile (MLX, 4-bit base, 4,500 conversations) is about 12 hours "
+               f"on an M4 Pro and 6 on an M4 Max by `make plan CONFIG={config}`; "
                "`make train-m4` prints a measured ETA after 100 steps")
     ui.warning("Close unnecessary applications to free unified memory")
     ui.info("SETUP-M4-COMPLETE", "Ready for local training")
@@ -204,12 +209,37 @@ def step_finish(config: str, wandb_cli: str | None = None) -> None:
 
 
 
+def _backend(config: str) -> str:
+    """training.backend of the config; an invalid config counts as torch here (the Config check reports it)."""
+    from tasks.config import load_config
+
+    try:
+        return load_config(config)["training"]["backend"]
+    except ui.Fail:
+        return "torch"
+
+
+def mlx_check() -> Check:
+    """MLX importable and running on the Metal GPU (its CPU build would train, hours times slower)."""
+    fix = "make setup-m4 (requirements-local.txt pins mlx, mlx-metal and mlx-lm), or set training.backend: torch"
+    if importlib.util.find_spec("mlx") is None or importlib.util.find_spec("mlx_lm") is None:
+        return Check("MLX", FAIL, "mlx or mlx-lm is not installed in this python", fix)
+    import mlx.core as mx
+
+    if mx.default_device() != mx.gpu:
+        return Check("MLX", FAIL, f"MLX {mx.__version__} has no Metal GPU here (only the CPU)",
+                     "use an arm64 python on Apple Silicon (not under Rosetta), then RECREATE=1 make setup-m4")
+    return Check("MLX", OK, f"MLX {mx.__version__} on the Metal GPU")
+
+
 def preflight(config: str) -> None:
     """train-m4's pre-flight, in .venv-local's python: changes nothing."""
     tag = "TRAINING-M4"
     ui.info(tag, "Pre-flight checks starting")
     checks = [check_chip(), check_memory(preflight=True), probes.check_storage(ROOT, MIN_FREE_GB)]
-    if importlib.util.find_spec("torch") is None:
+    if _backend(config) == "mlx":
+        checks.append(mlx_check())
+    elif importlib.util.find_spec("torch") is None:
         checks.append(Check("MPS", FAIL, "torch is not installed in this python", "make setup-m4"))
     else:
         checks.append(mps_check(probes.probe_env(sys.executable, ("torch",), "mps"), "make setup-m4"))

@@ -95,6 +95,16 @@ M4_PEAK_FLOPS = {"m4": 4.3e12, "m4-pro": 8.5e12, "m4-max": 17e12}
 DEFAULT_M4_CHIP = "m4-max"
 # PyTorch on MPS reaches a smaller share of peak than CUDA kernels do: an ASSUMPTION.
 DEFAULT_MFU_M4 = 0.25
+# MLX (training.backend: mlx), from a published figure rather than an MFU guess: mlx-lm's LORA.md
+# ("Memory Issues") reports about 250 tokens/s for `mlx_lm.lora --model mistralai/Mistral-7B-v0.1
+# --batch-size 1 --num-layers 4` on an M1 Max with 32 GB. That run puts LoRA on the last 4 of 32
+# layers, so its backward pass covers 4/32 of the model: 2N + 2N x 4/32 = 2.25 N FLOP per token. The
+# FLOP rate it shows is scaled by GPU peak to the M4 chips above (Apple: M1 Max 10.4 TFLOP/s) and
+# divided by this run's FLOPs per token. ASSUMPTIONS: the 4-bit base runs at the 16-bit base's FLOP
+# rate (training is compute-bound; MLX dequantizes in the matmul), and compute, not bandwidth, scales.
+MLX_CITED = {"tokens_per_s": 250.0, "chip": "M1 Max", "peak_flops": 10.4e12, "lora_layers": 4, "layers": 32,
+             "source": "mlx-lm LORA.md: ~250 tok/s, Mistral-7B, batch 1, LoRA on 4 layers, M1 Max 32 GB"}
+MLX_QUANT_BITS = 4 + 2 * 16 / 64  # mlx_lm.convert -q: 4 bits + an fp16 scale and bias per group of 64, every weight
 DEFAULT_H100_USD_PER_HOUR = 2.69  # an assumed on-demand H100 price; check RunPod's pricing page
 H100_MEMORY_GB = 80
 MAC_MEMORY_GB = (16, 24, 32, 64)
@@ -211,6 +221,37 @@ def throughput(peak: float, mfu: float, flop_per_token: float) -> float:
     return peak * mfu / flop_per_token
 
 
+def mlx_flops_rate(chip: str) -> float:
+    """FLOP/s that mlx-lm's cited LoRA run reached, scaled by GPU peak from the M1 Max to `chip`."""
+    c, n = MLX_CITED, MISTRAL_7B.params()
+    cited_flops_per_token = 2 * n * (1 + c["lora_layers"] / c["layers"])  # forward + backward through the LoRA layers
+    return c["tokens_per_s"] * cited_flops_per_token * M4_PEAK_FLOPS[chip] / c["peak_flops"]
+
+
+def mlx_memory(shape: Shape, lora_r: int, targets: list[str], tokens: int, gradient_checkpointing: bool,
+               load_in_4bit: bool, lora_dropout: bool) -> dict:
+    """memory() with MLX's 4-bit base: every weight (embeddings and LM head too) at MLX_QUANT_BITS."""
+    parts = dict(memory(shape, lora_r, targets, tokens, gradient_checkpointing, False, lora_dropout))
+    if load_in_4bit:
+        parts["total"] -= parts["weights"]
+        parts["weights"] = shape.params() * MLX_QUANT_BITS / 8
+        parts["total"] += parts["weights"]
+    return parts
+
+
+def mlx_m4(cfg: dict, fpt: float, total_tokens: int, worst_microbatch: int, shape: Shape) -> dict:
+    """The M4 estimate for training.backend mlx: tokens/s and hours per chip, memory and the Macs it fits."""
+    t, lora = cfg["training"], cfg["lora"]
+    tps = {chip: mlx_flops_rate(chip) / fpt for chip in M4_PEAK_FLOPS}
+    mem = mlx_memory(shape, lora["r"], list(lora["target_modules"]), worst_microbatch, t["gradient_checkpointing"],
+                     cfg["model"]["load_in_4bit"], lora["dropout"] > 0)
+    return {"tokens_per_s": {c: round(v, 1) for c, v in tps.items()},
+            "hours": {c: round(hours(total_tokens, v), 2) for c, v in tps.items()},
+            "memory": {p: _gb(v) for p, v in mem.items()},
+            "fits": {f"mac_{m}gb": mem["total"] <= m * GB * USABLE_MAC for m in MAC_MEMORY_GB},
+            "cited_flops_per_s": mlx_flops_rate("m4-max") * MLX_CITED["peak_flops"] / M4_PEAK_FLOPS["m4-max"]}
+
+
 # ----------------------------------------------------------------- the report
 
 
@@ -252,6 +293,14 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
     fpt = flops_per_token(shape, mean_len, t["gradient_checkpointing"])
     h100_tps = h100_tokens_per_s or throughput(H100_PEAK_FLOPS, mfu_h100, fpt)
     m4_tps = m4_tokens_per_s or throughput(M4_PEAK_FLOPS[m4_chip], mfu_m4, fpt)
+    m4_source = "measured (--m4-tokens-per-s)" if m4_tokens_per_s else f"assumed MFU {mfu_m4:.0%} of {M4_PEAK_FLOPS[m4_chip] / 1e12:g} TFLOP/s ({m4_chip})"
+    mlx = None
+    if t["backend"] == "mlx":
+        mlx = mlx_m4(cfg, fpt, total_tokens, worst_microbatch, shape)
+        if not m4_tokens_per_s:
+            m4_tps = mlx_flops_rate(m4_chip) / fpt
+            m4_source = f"MLX, scaled from {MLX_CITED['source']} ({m4_chip})"
+        fits.update(mlx["fits"])  # a Mac runs MLX's footprint, not the bf16 PyTorch one
     hours_h100 = hours(total_tokens, h100_tps * gpus)
     hours_m4 = hours(total_tokens, m4_tps)
     return {
@@ -263,7 +312,7 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
         "memory_variant": configured_key, "memory_gb": _gb(configured["total"]), "fits": fits,
         "flops_per_token": fpt, "total_flops": fpt * total_tokens,
         "h100_tokens_per_s": round(h100_tps), "h100_throughput_source": "measured (--h100-tokens-per-s)" if h100_tokens_per_s else f"assumed MFU {mfu_h100:.0%} of {H100_PEAK_FLOPS / 1e12:.0f} TFLOP/s",
-        "m4_tokens_per_s": round(m4_tps, 1), "m4_throughput_source": "measured (--m4-tokens-per-s)" if m4_tokens_per_s else f"assumed MFU {mfu_m4:.0%} of {M4_PEAK_FLOPS[m4_chip] / 1e12:g} TFLOP/s ({m4_chip})",
+        "m4_tokens_per_s": round(m4_tps, 1), "m4_throughput_source": m4_source, "mlx": mlx,
         "gpus": gpus, "hours_h100": round(hours_h100, 3), "hours_m4": round(hours_m4, 2),
         "h100_usd_per_hour": h100_usd_per_hour, "cost_usd_h100": round(hours_h100 * gpus * h100_usd_per_hour, 2),
     }
@@ -295,6 +344,17 @@ def report(p: dict, cfg: dict, data: Path) -> None:
     print(f"  H100 time, cost      {p['hours_h100']} h = {p['total_tokens']:,} tokens / ({p['h100_tokens_per_s']:,} x {p['gpus']}) / 3600; "
           f"${p['cost_usd_h100']} at ${p['h100_usd_per_hour']}/GPU-hour (assumed price)")
     print(f"  M4 time              {p['hours_m4']} h = {p['total_tokens']:,} / {p['m4_tokens_per_s']} / 3600")
+    if p["mlx"]:
+        m, c = p["mlx"], MLX_CITED
+        print(f"  MLX throughput       {c['tokens_per_s']:g} tok/s x 2.25 N ({c['lora_layers']}/{c['layers']} layers backpropagated) = "
+              f"{m['cited_flops_per_s'] / 1e12:.2f} TFLOP/s on the {c['chip']} ({c['peak_flops'] / 1e12:g} peak) [{c['source']}]")
+        for chip, tps in m["tokens_per_s"].items():
+            print(f"    {chip:<7} x {M4_PEAK_FLOPS[chip] / 1e12:g}/{c['peak_flops'] / 1e12:g} peak / {p['flops_per_token']:.3e} FLOP per token "
+                  f"= {tps} tok/s -> {m['hours'][chip]} h")
+        mem = m["memory"]
+        print(f"  MLX memory (GB)      {mem['weights']:.2f} weights ({'4-bit, ' + format(MLX_QUANT_BITS, 'g') + ' bits' if cfg['model']['load_in_4bit'] else '16-bit'}) "
+              f"+ {mem['lora_and_optimizer']:.2f} + {mem['activations']:.2f} + {mem['logits']:.2f} = {mem['total']:.2f}; "
+              + ", ".join(f"{k.replace('_', ' ')} {'yes' if v else 'NO'}" for k, v in m["fits"].items()))
     for key, ok in p["fits"].items():
         if key == "h100_80gb" and not ok:
             ui.warning(f"[{TAG}] The configured run needs {p['memory_gb']} GB: more than an 80 GB H100 (turn on gradient checkpointing or lower per_device_batch_size)")
@@ -324,7 +384,8 @@ def run(config: str, data: str | None = None, limit: int | None = None, **kwargs
     p = plan(cfg, lengths, **kwargs)
     report(p, cfg, path)
     keys = ("tokens_per_epoch", "total_steps", "memory_gb", "hours_h100", "hours_m4", "cost_usd_h100", "conversations",
-            "steps_per_epoch", "total_tokens", "h100_tokens_per_s", "m4_tokens_per_s", "fits", "memory_variant")
+            "steps_per_epoch", "total_tokens", "h100_tokens_per_s", "m4_tokens_per_s", "fits", "memory_variant",
+            "m4_throughput_source", "mlx")
     print(json.dumps({k: p[k] for k in keys}), flush=True)
 
 

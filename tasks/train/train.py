@@ -581,13 +581,20 @@ def make_trainer(cfg: dict, choice: DeviceChoice, model, tokenizer, train_set, e
 
 def save_final(trainer, output_dir: Path, cfg: dict, data_hashes: dict, step: int, run_name: str) -> None:
     """Adapter, tokenizer, chat template, resolved config, data hashes; `FINAL` last."""
-    import yaml
-
     from tasks.train import template
 
     trainer.save_model(str(output_dir))  # the adapter and the tokenizer (processing_class)
     # eval, the demo and export read this copy: it must encode exactly as training did.
     template.saved_tokenizer_matches(output_dir, trainer.processing_class)
+    write_final_files(output_dir, cfg, data_hashes, step, run_name)
+
+
+def write_final_files(output_dir: Path, cfg: dict, data_hashes: dict, step: int, run_name: str) -> None:
+    """Beside a saved adapter (either backend): resolved config, chat template, data hashes; `FINAL` last."""
+    import yaml
+
+    from tasks.train import template
+
     resolved = {k: v for k, v in cfg.items() if not k.startswith("_")}
     ui.write_text_atomic(output_dir / "training_config.resolved.yaml",
                          f"# resolved from {cfg.get('_config_path')} for run {run_name}\n" + yaml.safe_dump(resolved, sort_keys=False))
@@ -713,7 +720,10 @@ def run(config: str, overrides: list[str] | None = None, log_file: str | None = 
                 ui.warning(f"RESUME: Found checkpoint at step {resume_step}. Resuming training.")
             else:
                 ui.info(tag, "No complete checkpoint: starting from step 0.")
-        status = _train(cfg, tag, output_dir, resume_path, state, ctx, meta)
+        from tasks.train import mlx_backend  # Apple's MLX: the same run folder, metrics and adapter layout
+
+        mlx_backend.require_backend(resume_path, cfg["training"]["backend"])
+        status = (mlx_backend.train if cfg["training"]["backend"] == "mlx" else _train)(cfg, tag, output_dir, resume_path, state, ctx, meta)
     except KeyboardInterrupt:
         status = "interrupted"
         raise

@@ -58,6 +58,8 @@ def test_the_mac_file_resolves_for_macos_arm64_and_is_a_closed_set():
     for name in TRAINING:
         assert name in pins, f"requirements-local.txt lacks {name}"
     assert "bitsandbytes" not in pins and "flash-attn" not in pins
+    for name in ("mlx", "mlx-lm", "mlx-metal"):  # the MLX backend of train-m4 (mlx-metal: its Metal kernels)
+        assert name in pins, f"requirements-local.txt lacks {name}"
 
 
 def test_a_mac_requirement_without_a_mac_wheel_is_caught(tmp_path):

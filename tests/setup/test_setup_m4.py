@@ -100,15 +100,15 @@ def test_mps_unavailable_fails_the_venv_step(mac, monkeypatch, tmp_path):
         m4.step_venv("python3")
 
 
-def test_preflight_on_linux_fails_on_chip_and_mps(tmp_path):
-    # The real preflight in the real test python on Linux: not a Mac, no MPS; still one line per check.
+def test_preflight_on_linux_fails_on_chip_and_mlx(tmp_path):
+    # The real preflight in the real test python on Linux: not a Mac, MLX on the CPU only; one line per check.
     machine = FakeMachine(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "tasks.setup.m4", "--preflight", "--config", "configs/training_config_m4.yaml"],
                           cwd=m4.ROOT, env=machine.environ(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "[TRAINING-M4] Pre-flight checks starting" in proc.stdout
     assert "❌ Chip: system_profiler not found" in proc.stderr
-    assert "❌ MPS:" in proc.stderr
+    assert "❌ MLX:" in proc.stderr and "no Metal GPU" in proc.stderr  # the M4 profile trains with MLX
     assert "✅ Config: configs/training_config_m4.yaml: valid" in proc.stdout
 
 
