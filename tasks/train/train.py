@@ -387,6 +387,19 @@ def _fmt_eta(seconds: float | None) -> str:
     return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
 
 
+def _plot(output_dir: str, say) -> None:
+    """The run's curves as a PNG beside metrics.jsonl (tasks/run/plot.py); a failed drawing never stops training."""
+    from tasks.run import plot
+
+    try:
+        path = plot.write_plot(output_dir)
+    except (ImportError, OSError, ValueError, RuntimeError) as exc:
+        say(f"{ui.WARN_MARK} Training curves not drawn ({type(exc).__name__}: {exc}); `make plot` draws them later")
+        return
+    if path is not None:
+        say(f"Training curves: {path}")
+
+
 def _callbacks(ctx: dict):
     """The Trainer callbacks, built after transformers is imported."""
     from transformers import TrainerCallback
@@ -469,6 +482,8 @@ def _callbacks(ctx: dict):
                 ctx["writer"].write("eval", step=state.global_step, eval_loss=logs.get("eval_loss"),
                                     eval_examples=logs["eval_examples"], eval_timed_out=logs["eval_timed_out"],
                                     eval_s=logs["eval_runtime"])
+                if ctx["main"]:
+                    _plot(args.output_dir, self.bar.write if self.bar else print)
 
         def on_save(self, args, state, control, **kw):
             dist = _dist()
@@ -486,6 +501,8 @@ def _callbacks(ctx: dict):
         def on_train_end(self, args, state, control, **kw):
             if self.bar is not None:
                 self.bar.close()
+            if ctx["main"]:
+                _plot(args.output_dir, print)
 
     return RunCallback()
 
