@@ -24,6 +24,7 @@ from tasks.run import eta
 TAG = "PLOT"
 PNG = "training_curves.png"
 BLOCKS = "▁▂▃▄▅▆▇█"
+SMOOTH_FROM = 100  # logged steps from which the loss panel adds a moving average
 
 
 def series(events: list[dict]) -> dict:
@@ -51,6 +52,15 @@ def series(events: list[dict]) -> dict:
 
 def _xy(pairs: list[tuple[int, float]]) -> tuple[list[int], list[float]]:
     return [s for s, _ in pairs], [v for _, v in pairs]
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Mean of the last `window` values at each point (fewer at the start)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v - (values[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
 
 
 def sparkline(values: list[float], width: int = 40) -> str:
@@ -95,12 +105,18 @@ def write_plot(output_dir: str | Path, events: list[dict] | None = None, out: st
         if data["eval_loss"]:
             title += f", eval loss {data['eval_loss'][-1][1]:.4f}"
         fig.suptitle(title, fontsize=11)
-        if data["loss"]:
+        if len(data["loss"]) >= SMOOTH_FROM:
+            # Thousands of noisy steps: the raw loss faint, its moving average on top.
+            steps, values = _xy(data["loss"])
+            ax_loss.plot(steps, values, color="#1f77b4", linewidth=0.8, alpha=0.3)
+            ax_loss.plot(steps, moving_average(values, max(2, len(values) // 50)), color="#1f77b4", linewidth=1.4,
+                         label="training loss (moving average)")
+        elif data["loss"]:
             ax_loss.plot(*_xy(data["loss"]), color="#1f77b4", linewidth=1.2, label="training loss")
         if data["eval_loss"]:
             ax_loss.plot(*_xy(data["eval_loss"]), "o-", color="#d62728", markersize=5, linewidth=1, label="evaluation loss")
         ax_loss.set_ylabel("loss")
-        ax_loss.legend(loc="upper right", frameon=False)
+        ax_loss.legend(loc="best", frameon=False)
         if data["learning_rate"]:
             ax_lr.plot(*_xy(data["learning_rate"]), color="#2ca02c", linewidth=1.2)
             ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
@@ -111,13 +127,15 @@ def write_plot(output_dir: str | Path, events: list[dict] | None = None, out: st
             ax_tps.text(0.5, 0.5, "no throughput yet (warm-up)", ha="center", va="center", transform=ax_tps.transAxes, color="grey")
         ax_tps.set_ylabel("tokens/s")
         ax_tps.set_xlabel("step")
+        if data["total_steps"]:
+            ax_tps.set_xlim(0, data["total_steps"] * 1.01)  # the axis runs to the planned end: progress at a glance
         for ax in (ax_loss, ax_lr, ax_tps):
             ax.grid(True, alpha=0.3)
             for step in data["resumes"]:
                 ax.axvline(step, color="grey", linestyle=":", linewidth=1)
         if data["resumes"]:
-            ax_loss.annotate("resumed", xy=(data["resumes"][-1], 1), xycoords=("data", "axes fraction"), fontsize=8,
-                             color="grey", ha="left", va="top")
+            ax_loss.annotate("resumed", xy=(data["resumes"][-1], 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                             textcoords="offset points", fontsize=8, color="grey", ha="left", va="top")
         fig.tight_layout()
         target = Path(out) if out else output_dir / PNG
         with ui.atomic_path(target) as tmp:
