@@ -141,8 +141,7 @@ def check_arguments(name: str, arguments) -> dict:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "integer" and int(value) != value):
             raise ToolError(f"{name}: {key} must be {'an integer' if kind == 'integer' else 'a number'} (got {value!r})")
-        if kind == "integer":
-            value = arguments[key] = int(value)
+        value = arguments[key] = int(value) if kind == "integer" else float(value)
         lo, hi = spec.get("minimum"), spec.get("maximum")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             if key == "days":
@@ -229,10 +228,11 @@ def _is_number(x) -> bool:
 
 
 def _value(key: str, value):
-    """Integers where the training data had integers; null stays null (Open-Meteo's missing value)."""
+    """Integers where the training data had integers, floats elsewhere; null stays null (Open-Meteo's missing value)."""
     if value is None or not _is_number(value):
         return None
-    return int(round(value)) if key in INTEGER_FIELDS else value
+    # Floats as floats (15.0, not 15): the generator's JSON always wrote them so.
+    return int(round(value)) if key in INTEGER_FIELDS else float(value)
 
 
 def _description(code) -> str | None:

@@ -425,3 +425,11 @@ def test_ollama_missing_model_and_no_server_fail_clearly(open_meteo, ollama, cap
 def test_ollama_host_without_scheme_is_accepted(monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:11500")
     assert chat.OllamaEngine("weatherman").host == "http://127.0.0.1:11500"
+
+
+def test_numbers_are_written_as_the_generator_wrote_them(open_meteo):
+    """Floats stay floats (15.0, never 15) and integers stay integers, whatever the API or the model wrote."""
+    got = tools.call("get_current_weather", {"latitude": 38, "longitude": -9.13})
+    assert got["latitude"] == 38.0 and isinstance(got["latitude"], float)
+    text = json.dumps(got, ensure_ascii=False, separators=(",", ":"))
+    assert text.startswith('{"latitude":38.0,"longitude":-9.13,') and '"relative_humidity_2m":81,' in text
