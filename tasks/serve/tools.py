@@ -141,12 +141,12 @@ def check_arguments(name: str, arguments) -> dict:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "integer" and int(value) != value):
             raise ToolError(f"{name}: {key} must be {'an integer' if kind == 'integer' else 'a number'} (got {value!r})")
-        value = arguments[key] = int(value) if kind == "integer" else float(value)
         lo, hi = spec.get("minimum"), spec.get("maximum")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             if key == "days":
                 raise ToolError(f"days={value}: the forecast covers 1 to {weather.MAX_FORECAST_DAYS} days")
             raise ToolError(f"{name}: {key}={value} is outside {lo} to {hi}")
+        arguments[key] = int(value) if kind == "integer" else float(value)
     return arguments
 
 

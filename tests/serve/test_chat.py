@@ -7,10 +7,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -19,76 +17,10 @@ from tasks.data import gazetteer, generate, weather
 from tasks.data.personas import system_prompt
 from tasks.serve import chat, tools
 from tests.helpers_after_training import ROOT, make_adapter
+from tests.helpers_serve import Server
 
-RECORDINGS = ROOT / "tests" / "recordings" / "open-meteo"
 LISBON = {"name": "Lisbon", "latitude": 38.72, "longitude": -9.13, "elevation": 45.0, "country": "Portugal", "country_code": "PT"}
 QUESTION = "Will it rain in Lisbon tomorrow?"
-
-
-def _recorded(name: str) -> dict:
-    return json.loads((RECORDINGS / name).read_text(encoding="utf-8"))
-
-
-class _Server:
-    """A local HTTP server on 127.0.0.1 that answers like Open-Meteo from the recordings, or fails on demand."""
-
-    def __init__(self, handler_factory):
-        self.requests: list[tuple[str, dict]] = []
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_factory(self))
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _open_meteo_handler(server):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            url = urllib.parse.urlsplit(self.path)
-            query = dict(urllib.parse.parse_qsl(url.query))
-            server.requests.append((url.path, query))
-            if server.sleep:
-                time.sleep(server.sleep)
-            if server.status:
-                body = _recorded("forecast_error_400.json") if server.status == 400 else {"error": True, "reason": "down"}
-                return self._send(server.status, body)
-            if url.path == "/v1/search":
-                found = query.get("name", "").casefold() == "lisbon"
-                return self._send(200, _recorded("geocoding_lisbon.json" if found else "geocoding_nothing.json"))
-            if url.path == "/v1/forecast" and "current" in query:
-                return self._send(200, _recorded("forecast_current_lisbon.json"))
-            if url.path == "/v1/forecast" and "daily" in query:
-                body = _recorded("forecast_daily_lisbon.json")
-                n = int(query.get("forecast_days", 7))  # the API returns exactly forecast_days rows
-                body["daily"] = {k: v[:n] for k, v in body["daily"].items()}
-                return self._send(200, body)
-            return self._send(404, {"error": True, "reason": "not found"})
-
-        def _send(self, status, body):
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server.status, server.sleep = None, 0
-    return Handler
-
-
-@pytest.fixture
-def open_meteo(monkeypatch):
-    server = _Server(_open_meteo_handler)
-    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", server.url + "/v1/search")
-    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", server.url + "/v1/forecast")
-    yield server
-    server.close()
 
 
 # ----------------------------------------------------------------- the tools: trained shapes
@@ -389,7 +321,7 @@ def _ollama_handler(server):
 
 @pytest.fixture
 def ollama(monkeypatch):
-    server = _Server(_ollama_handler)
+    server = Server(_ollama_handler)
     monkeypatch.setenv("OLLAMA_HOST", server.url)
     yield server
     server.close()
