@@ -28,9 +28,9 @@ from pathlib import Path
 
 from tasks import ui
 
-from tasks.train import checkpoints
+from tasks.train import checkpoints, curves
 
-from tasks.run import eta, monitor, plot
+from tasks.run import eta, monitor
 from tasks.config import PROFILE_CONFIGS, project_path
 
 TAG = "STATUS"
@@ -107,9 +107,9 @@ def run(config: str | None = None, overrides: list[str] | None = None, env: str 
                 + f" (logged {est.last.get('timestamp')})")
     elif est.start:
         ui.info(TAG, f"Last step: none logged since the latest start at step {est.step} ({est.start.get('timestamp')})")
-    spark = plot.loss_line(events)
+    spark = curves.loss_line(events)
     if spark:
-        ui.info(TAG, spark + (f"; curves in {out / plot.PNG}" if (out / plot.PNG).is_file() else "; `make plot` draws the curves"))
+        ui.info(TAG, spark + (f"; curves in {out / curves.PNG}" if (out / curves.PNG).is_file() else "; `make plot` draws the curves"))
 
     # finished
     if (out / checkpoints.FINAL).is_file():

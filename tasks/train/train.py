@@ -388,11 +388,13 @@ def _fmt_eta(seconds: float | None) -> str:
 
 
 def _plot(output_dir: str, say) -> None:
-    """The run's curves as a PNG beside metrics.jsonl (tasks/run/plot.py); a failed drawing never stops training."""
-    from tasks.run import plot
+    """The run's curves as a PNG beside metrics.jsonl (tasks/train/curves.py); a failed drawing never stops training."""
+    from tasks.train import curves
 
     try:
-        path = plot.write_plot(output_dir)
+        # Whole lines only: this process wrote and flushed every line it reads back here.
+        lines = (Path(output_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        path = curves.write_plot(output_dir, [json.loads(line) for line in lines if line.strip()])
     except (ImportError, OSError, ValueError, RuntimeError) as exc:
         say(f"{ui.WARN_MARK} Training curves not drawn ({type(exc).__name__}: {exc}); `make plot` draws them later")
         return

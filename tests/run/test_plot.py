@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tasks.run import plot, status
+from tasks.train import curves
 from tests import helpers_train as ht
 
 CPU = str(ht.CPU_CONFIG)
@@ -37,7 +38,7 @@ def _events(resume: bool = True, evals: bool = True) -> list[dict]:
 
 
 def test_series_keeps_the_latest_value_of_a_step_logged_again_after_a_resume():
-    data = plot.series(_events())
+    data = curves.series(_events())
     steps = [s for s, _ in data["loss"]]
     assert steps == list(range(5, 65, 5))  # each step once, in order
     assert dict(data["loss"])[35] == 1.5
@@ -47,18 +48,18 @@ def test_series_keeps_the_latest_value_of_a_step_logged_again_after_a_resume():
 
 
 def test_sparkline():
-    assert plot.sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
-    assert plot.sparkline([3.0, 3.0, 3.0]) == "▅▅▅"
-    assert plot.sparkline([]) == ""
-    falling = plot.sparkline([10 - i / 10 for i in range(100)], width=20)
+    assert curves.sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
+    assert curves.sparkline([3.0, 3.0, 3.0]) == "▅▅▅"
+    assert curves.sparkline([]) == ""
+    falling = curves.sparkline([10 - i / 10 for i in range(100)], width=20)
     assert len(falling) == 20 and falling[0] == "█" and falling[-1] == "▁"
     assert list(falling) == sorted(falling, reverse=True)
 
 
 def test_loss_line():
-    line = plot.loss_line(_events())
+    line = curves.loss_line(_events())
     assert line.startswith("Loss █") and "2.833 -> 1.000 (steps 5-60, 12 logged)" in line
-    assert plot.loss_line(_events()[:2]) is None  # one step: no curve yet
+    assert curves.loss_line(_events()[:2]) is None  # one step: no curve yet
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -80,23 +81,23 @@ def test_write_plot_draws_every_series(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in _events()), encoding="utf-8")
-    path = plot.write_plot(out)
-    assert path == out / plot.PNG and _png_size(path) == (900, 850)
+    path = curves.write_plot(out, _events())
+    assert path == out / curves.PNG and _png_size(path) == (900, 850)
     for colour in ("#1f77b4", "#d62728", "#2ca02c", "#9467bd"):  # loss, eval loss, learning rate, tokens/s
         assert _has_colour(path, colour), colour
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl", plot.PNG]  # no temporary file left
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl", curves.PNG]  # no temporary file left
 
     bare = tmp_path / "bare.png"
-    plot.write_plot(out, _events(evals=False), out=bare)
+    curves.write_plot(out, _events(evals=False), out=bare)
     assert not _has_colour(bare, "#d62728")  # no evaluation, no red points
 
 
 def test_nothing_to_draw_is_a_clear_failure(tmp_path, capsys):
     out = tmp_path / "run"
-    assert plot.write_plot(out) is None
+    assert curves.write_plot(out, []) is None
     code = plot.main(["--config", CPU, "--set", f"output_dir={out}", "--logs-dir", str(tmp_path / "logs")])
     assert code == 1 and "no training step logged yet" in capsys.readouterr().err
-    assert not (out / plot.PNG).exists()
+    assert not (out / curves.PNG).exists()
 
 
 def test_plot_verb_and_status_line(tmp_path, capsys):
@@ -109,10 +110,10 @@ def test_plot_verb_and_status_line(tmp_path, capsys):
     assert before.startswith("[STATUS] Loss █") and before.endswith("; `make plot` draws the curves")
     assert plot.main(args) == 0
     text = capsys.readouterr().out
-    assert f"Wrote {out / plot.PNG}" in text and (out / plot.PNG).is_file()
+    assert f"Wrote {out / curves.PNG}" in text and (out / curves.PNG).is_file()
     status.main(args)
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("[STATUS] Loss "))
-    assert "2.833 -> 1.000" in line and f"curves in {out / plot.PNG}" in line
+    assert "2.833 -> 1.000" in line and f"curves in {out / curves.PNG}" in line
 
 
 def test_training_draws_the_curves_at_each_evaluation_and_at_the_end(tmp_path):
@@ -121,5 +122,5 @@ def test_training_draws_the_curves_at_each_evaluation_and_at_the_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     evals = ht.events(out, "eval")
     assert [e["step"] for e in evals] == [2, 4]
-    assert (proc.stdout + proc.stderr).count(f"Training curves: {out / plot.PNG}") == len(evals) + 1
-    assert _png_size(out / plot.PNG) == (900, 850) and _has_colour(out / plot.PNG, "#d62728")
+    assert (proc.stdout + proc.stderr).count(f"Training curves: {out / curves.PNG}") == len(evals) + 1
+    assert _png_size(out / curves.PNG) == (900, 850) and _has_colour(out / curves.PNG, "#d62728")
