@@ -153,17 +153,33 @@ def check_arguments(name: str, arguments) -> dict:
 # ----------------------------------------------------------------- the three tools
 
 
+# Names people (and so the model, copying them) give countries that Open-Meteo names otherwise.
+COUNTRY_ALIASES = {
+    "usa": "US", "u.s.": "US", "u.s.a.": "US", "america": "US", "united states of america": "US",
+    "uk": "GB", "u.k.": "GB", "britain": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
+    "wales": "GB", "northern ireland": "GB",
+}
+
+
+def country_matches(wanted: str, result: dict) -> bool:
+    """Does the result lie in `wanted` (a country name, an ISO code or a common alias; case-blind)?"""
+    wanted = wanted.strip().casefold()
+    name, code = str(result.get("country", "")).casefold(), str(result.get("country_code", "")).casefold()
+    return wanted in (name, code) or COUNTRY_ALIASES.get(wanted, "").casefold() == code
+
+
 def geocode_location(args: dict, get_json: GetJson) -> dict:
     """{"results": [{name, latitude, longitude, elevation, country, country_code}]} or {"results": []}."""
     city, country = args["city"].strip(), (args.get("country") or "").strip()
+    if not country and "," in city:
+        city, country = (part.strip() for part in city.rsplit(",", 1))  # "Lisbon, Portugal" in one argument
     query = {"name": city, "count": 10, "language": "en", "format": "json"}
     if len(country) == 2 and country.isalpha():
         query["countryCode"] = country.upper()
     answer = get_json(endpoints()[0] + "?" + urllib.parse.urlencode(query))
     results = answer.get("results") or []  # Open-Meteo omits `results` when nothing matches
     if country:
-        wanted = country.casefold()
-        results = [r for r in results if wanted in (str(r.get("country", "")).casefold(), str(r.get("country_code", "")).casefold())]
+        results = [r for r in results if isinstance(r, dict) and country_matches(country, r)]
     for r in results:
         if isinstance(r, dict) and _is_number(r.get("latitude")) and _is_number(r.get("longitude")):
             # Two decimals (about 1 km), as every coordinate the model saw in training was written.

@@ -81,6 +81,9 @@ CALLS = [
     ("geocode_location", {"city": "Lisbon", "country": "United States"}),
     ("geocode_location", {"city": "Lisbon", "country": "us"}),
     ("geocode_location", {"city": "Xqzzyville"}),
+    ("geocode_location", {"city": "Lisbon", "country": "USA"}),
+    ("geocode_location", {"city": "Lisbon, Portugal"}),
+    ("geocode_location", {"city": "Lisbon", "country": "France"}),
     ("get_current_weather", {"latitude": 38.72, "longitude": -9.13}),
     ("get_current_weather", {"latitude": 38, "longitude": -9.13}),
     ("get_forecast", {"latitude": 38.72, "longitude": -9.13, "days": 2}),
@@ -123,8 +126,8 @@ def test_handlers_answer_exactly_like_the_python_tools(open_meteo):
     assert json.loads(got[0]["out"]) == {"results": [{"name": "Lisbon", "latitude": 38.72, "longitude": -9.13, "elevation": 45.0,
                                                       "country": "Portugal", "country_code": "PT"}]}
     assert '"elevation":45.0' in got[0]["out"] and got[0]["introspected"] == 1
-    assert json.loads(got[8]["out"]) == {"error": True, "reason": "days=20: the forecast covers 1 to 14 days"}
-    assert got[8]["introspected"] == 0  # refused before any request
+    assert json.loads(got[11]["out"]) == {"error": True, "reason": "days=20: the forecast covers 1 to 14 days"}
+    assert got[11]["introspected"] == 0  # refused before any request
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed (AnythingLLM runs the skills on Node 18+)")

@@ -40,6 +40,9 @@ def test_geocode_country_filters_by_name_or_code(open_meteo):
     assert tools.call("geocode_location", {"city": "Lisbon", "country": "us"})["results"][0]["country"] == "United States"
     assert open_meteo.requests[-1][1]["countryCode"] == "US"  # a two-letter country goes to the API as countryCode
     assert tools.call("geocode_location", {"city": "Lisbon", "country": "France"}) == {"results": []}
+    assert tools.call("geocode_location", {"city": "Lisbon", "country": "USA"})["results"][0]["country_code"] == "US"  # an alias
+    assert tools.call("geocode_location", {"city": "Lisbon, Portugal"}) == {"results": [LISBON]}  # the country inside `city`
+    assert open_meteo.requests[-1][1]["name"] == "Lisbon"
 
 
 def test_unknown_place_is_an_empty_result_as_trained(open_meteo):

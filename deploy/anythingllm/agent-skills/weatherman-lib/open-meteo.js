@@ -144,17 +144,33 @@ function pyJson(v) {
   return JSON.stringify(v);
 }
 
+// Names people (and so the model, copying them) give countries that Open-Meteo names otherwise.
+const COUNTRY_ALIASES = {
+  usa: "US", "u.s.": "US", "u.s.a.": "US", america: "US", "united states of america": "US",
+  uk: "GB", "u.k.": "GB", britain: "GB", "great britain": "GB", england: "GB", scotland: "GB",
+  wales: "GB", "northern ireland": "GB",
+};
+
+function countryMatches(wanted, result) {
+  wanted = wanted.trim().toLowerCase();
+  const name = String(result.country || "").toLowerCase();
+  const code = String(result.country_code || "").toLowerCase();
+  return wanted === name || wanted === code || (COUNTRY_ALIASES[wanted] || "").toLowerCase() === code;
+}
+
 async function geocode_location(args) {
-  const city = args.city.trim();
-  const country = (args.country || "").trim();
+  let city = args.city.trim();
+  let country = (args.country || "").trim();
+  if (!country && city.includes(",")) {
+    // "Lisbon, Portugal" in one argument
+    const at = city.lastIndexOf(",");
+    [city, country] = [city.slice(0, at).trim(), city.slice(at + 1).trim()];
+  }
   const query = new URLSearchParams({ name: city, count: "10", language: "en", format: "json" });
   if (/^[A-Za-z]{2}$/.test(country)) query.set("countryCode", country.toUpperCase());
   const answer = await getJson(`${endpoints()[0]}?${query}`);
   let results = Array.isArray(answer.results) ? answer.results : []; // Open-Meteo omits `results` when nothing matches
-  if (country) {
-    const wanted = country.toLowerCase();
-    results = results.filter((r) => [String(r.country || "").toLowerCase(), String(r.country_code || "").toLowerCase()].includes(wanted));
-  }
+  if (country) results = results.filter((r) => r && typeof r === "object" && countryMatches(country, r));
   for (const r of results) {
     if (r && isNumber(r.latitude) && isNumber(r.longitude)) {
       // Two decimals (about 1 km), as every coordinate the model saw in training was written.
