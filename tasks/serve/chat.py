@@ -206,6 +206,9 @@ class OllamaEngine:
                  "function": {"name": c["function"]["name"], "arguments": _arguments(c["function"].get("arguments"))}}
                 for c in calls]}
         content = message.get("content") or ""
+        if not content.strip():
+            ui.warning(f"[{TAG}] Ollama returned neither text nor a tool call (it drops a call it cannot parse, or one to a "
+                       "tool not in the request; an old Ollama may also fail on the template: see docs/DEPLOYMENT.md)")
         if content.lstrip().startswith("[TOOL_CALLS]"):
             # Ollama leaves a call it cannot parse (or one to a tool not in `tools`) in the text.
             return assistant_message(content, self.rng)

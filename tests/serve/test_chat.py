@@ -297,6 +297,8 @@ def _ollama_handler(server):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             server.requests.append((self.path, body))
+            if body["model"] == "silent":  # what Ollama returns after dropping a call it could not parse
+                return self._send(200, {"model": "silent", "message": {"role": "assistant", "content": ""}, "done": True})
             if body["model"] != "weatherman":
                 return self._send(404, {"error": f"model '{body['model']}' not found"})
             n = len(server.requests)
@@ -368,3 +370,8 @@ def test_numbers_are_written_as_the_generator_wrote_them(open_meteo):
     assert got["latitude"] == 38.0 and isinstance(got["latitude"], float)
     text = json.dumps(got, ensure_ascii=False, separators=(",", ":"))
     assert text.startswith('{"latitude":38.0,"longitude":-9.13,') and '"relative_humidity_2m":81,' in text
+
+
+def test_ollama_empty_reply_is_explained(open_meteo, ollama, capsys):
+    assert chat.main(["--engine", "ollama", "--model", "silent", "--ask", QUESTION]) == 0
+    assert "Ollama returned neither text nor a tool call" in capsys.readouterr().out
