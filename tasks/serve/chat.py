@@ -81,23 +81,22 @@ def answer(reply: Callable[[list[dict]], dict], messages: list[dict], *, max_rou
     `reply(messages)` is the engine: it returns the next assistant message (with `tool_calls` or `content`).
     """
     show = show or (lambda line: ui.info(TAG, line))
-    for _ in range(max_rounds):
+    rounds = 0
+    while True:
         message = reply(messages)
         messages.append(message)
         if not message.get("tool_calls"):
             return message.get("content") or ""
+        if rounds == max_rounds:
+            raise ToolLoopExhausted(f"no answer after {max_rounds} tool rounds: the model keeps calling tools "
+                                    f"(last: {message['tool_calls'][0]['function']['name']}); raise --max-tool-rounds or rephrase")
+        rounds += 1
         for tc in message["tool_calls"]:
             name, args = tc["function"]["name"], tc["function"]["arguments"]
             result = run_tool(name, args)
             show(f"tool {name} {json.dumps(args, ensure_ascii=False)} -> {summary(result)}")
             messages.append({"role": "tool", "tool_call_id": tc["id"],
                              "content": json.dumps(result, ensure_ascii=False, separators=(",", ":"))})
-    message = reply(messages)
-    messages.append(message)
-    if message.get("tool_calls"):
-        raise ToolLoopExhausted(f"no answer after {max_rounds} tool rounds: the model keeps calling tools "
-                                f"(last: {message['tool_calls'][0]['function']['name']}); raise --max-tool-rounds or rephrase")
-    return message.get("content") or ""
 
 
 def summary(result: dict) -> str:
