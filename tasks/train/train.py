@@ -602,7 +602,7 @@ def save_final(trainer, output_dir: Path, cfg: dict, data_hashes: dict, step: in
     """Adapter, tokenizer, chat template, resolved config, data hashes; `FINAL` last."""
     import yaml
 
-    from tasks.train import template
+    from tasks.train import curves, template
 
     trainer.save_model(str(output_dir))
     resolved = {k: v for k, v in cfg.items() if not k.startswith("_")}
@@ -613,7 +613,8 @@ def save_final(trainer, output_dir: Path, cfg: dict, data_hashes: dict, step: in
     files = {}
     for name in sorted(os.listdir(output_dir)):
         p = output_dir / name
-        if p.is_file() and name not in (checkpoints.FINAL, "metrics.jsonl", checkpoints.METADATA, checkpoints.LOCK) and not name.startswith("."):
+        # metrics.jsonl and the curves drawn from it keep changing (`make plot`): not part of the adapter.
+        if p.is_file() and name not in (checkpoints.FINAL, "metrics.jsonl", curves.PNG, checkpoints.METADATA, checkpoints.LOCK) and not name.startswith("."):
             with open(p, "rb") as fh:
                 os.fsync(fh.fileno())
             files[name] = p.stat().st_size

@@ -124,3 +124,5 @@ def test_training_draws_the_curves_at_each_evaluation_and_at_the_end(tmp_path):
     assert [e["step"] for e in evals] == [2, 4]
     assert (proc.stdout + proc.stderr).count(f"Training curves: {out / curves.PNG}") == len(evals) + 1
     assert _png_size(out / curves.PNG) == (900, 850) and _has_colour(out / curves.PNG, "#d62728")
+    # The picture is redrawn later (`make plot`): it is no part of the adapter that FINAL vouches for.
+    assert curves.PNG not in json.loads((out / "FINAL").read_text(encoding="utf-8"))["files"]
