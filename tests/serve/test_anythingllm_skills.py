@@ -73,7 +73,10 @@ def test_anythingllm_sends_the_trained_names_and_parameters():
 
 def test_the_description_table_is_the_generators():
     table = json.loads((SKILLS / "weatherman-lib" / "wmo.json").read_text(encoding="utf-8"))
-    assert {int(k): v for k, v in table.items()} == {**weather.WMO, **weather.WMO_LIVE_ONLY}
+    assert {int(k): v for k, v in table.items()} == {**weather.WMO, **weather.WMO_LIVE_ONLY}, (
+        "weatherman-lib/wmo.json differs from tasks/data/weather.py; rewrite it: python -c 'import json; "
+        "from tasks.data import weather as w; print(json.dumps({str(k): v for k, v in sorted({**w.WMO, **w.WMO_LIVE_ONLY}.items())}, "
+        "indent=1, ensure_ascii=False))' > deploy/anythingllm/agent-skills/weatherman-lib/wmo.json")
 
 
 CALLS = [
