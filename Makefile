@@ -25,6 +25,9 @@ DATA ?= data/processed/train.jsonl
 GPUS ?= 1
 DETACH ?= 0
 ADAPTER ?=
+PERSONA ?= neutral
+ENGINE ?= local
+Q ?=
 
 STAMPS := .stamps
 CONDA_ENV_NAME := weatherman-lora
@@ -47,7 +50,7 @@ DATA_SOURCES := tasks/data/generate.py tasks/data/gazetteer.py tasks/data/person
 .PHONY: help
 help: ## print every verb with one line each
 	@echo "weatherman-lora: LoRA fine-tuning of Mistral-7B-Instruct-v0.2 for weather tool calls with personality"
-	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path]"
+	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path] [PERSONA=twain|franklin|onion|neutral] [Q=question]"
 	@echo "this machine: ENV=$(ENV) CONFIG=$(CONFIG) PY=$(PY)"
 	@echo
 	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -217,6 +220,21 @@ eval: ## tool-call accuracy with and without the adapter on validation conversat
 .PHONY: export
 export: ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA (ADAPTER=path)
 	$(PY) -m tasks.serve.export --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+
+# chat/ask: the adapter's own resolved config unless CONFIG is given; ENGINE=ollama talks to `ollama serve` instead.
+_CHAT_ARGS = --engine $(ENGINE) --persona $(PERSONA) $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),) $(if $(ADAPTER),--adapter $(ADAPTER),)
+
+.PHONY: chat
+chat: ## talk to the weatherman in the terminal; tools run against Open-Meteo (ADAPTER=path PERSONA=twain ENGINE=local|ollama)
+	$(PY) -m tasks.serve.chat $(_CHAT_ARGS)
+
+.PHONY: ask
+ask: ## one question, the tool loop, the answer as the last line, for scripts (Q="Will it rain in Lisbon tomorrow?")
+	$(PY) -m tasks.serve.chat $(_CHAT_ARGS) --ask "$(Q)"
+
+.PHONY: plot
+plot: ## loss, learning rate and tokens/s of the latest run as a PNG in its run folder (no W&B needed)
+	$(PY) -m tasks.run.plot $(_RUN_SELECT)
 
 # ----------------------------------------------------------------------------- tests (CI)
 VENV := .venv

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VERBS = [
     "setup-h100", "train-h100", "train", "setup-m4", "preflight-m4", "train-m4", "resume", "eta", "status",
     "data", "validate", "validate-data", "doctor", "demo", "bench", "eval", "export", "plan", "check",
+    "chat", "ask", "plot",
 ]
 
 

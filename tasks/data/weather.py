@@ -34,6 +34,13 @@ WMO = {
     71: "light snow", 73: "snow", 75: "heavy snow", 80: "rain showers", 81: "heavy rain showers",
     85: "snow showers", 95: "thunderstorms",
 }
+# The other codes Open-Meteo documents, which the generator never draws: the live tools
+# (tasks/serve/tools.py) describe them in the same style through describe().
+WMO_LIVE_ONLY = {
+    48: "freezing fog", 55: "heavy drizzle", 56: "light freezing drizzle", 57: "freezing drizzle",
+    66: "light freezing rain", 67: "freezing rain", 77: "snow grains", 82: "violent rain showers",
+    86: "heavy snow showers", 96: "thunderstorms with hail", 99: "thunderstorms with heavy hail",
+}
 DRY_CODES = (0, 1, 2, 3, 45)
 SNOW_CODES = (71, 73, 75, 85)
 
@@ -46,6 +53,11 @@ DAILY_UNITS = {
     "precipitation_probability_max": "%",
 }
 MAX_FORECAST_DAYS = 14
+
+
+def describe(code: int) -> str:
+    """`weather_description` for a WMO code: one table for the generated data and the live tools."""
+    return WMO.get(code) or WMO_LIVE_ONLY.get(code) or f"weather code {code}"
 
 
 def _mean_temperature(city: City, day: dt.date) -> float:
@@ -108,7 +120,7 @@ def _days(city: City, start: dt.date, world: str) -> list[dict]:
         spread = rng.uniform(2.5, 6.0) if not wet else rng.uniform(1.5, 4.0)
         code = _weather_code(rng, wet, mean)
         rows.append({
-            "time": day.isoformat(), "weather_code": code, "weather_description": WMO[code],
+            "time": day.isoformat(), "weather_code": code, "weather_description": describe(code),
             "temperature_2m_max": round(mean + spread, 1), "temperature_2m_min": round(mean - spread, 1),
             "precipitation_sum": _precipitation(rng, code),
             "precipitation_probability_max": int(rng.uniform(55, 98)) if wet else int(rng.uniform(0, 25)),
@@ -140,7 +152,7 @@ def current(city: City, when: dt.datetime, world: str) -> dict:
             "relative_humidity_2m": humidity,
             "precipitation": precipitation,
             "weather_code": code,
-            "weather_description": WMO[code],
+            "weather_description": describe(code),
             "wind_speed_10m": wind,
         },
     }

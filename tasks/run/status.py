@@ -14,7 +14,7 @@
 - finished: the final adapter is present and complete (every file `FINAL`
   lists, at its size): its path and size. Exit 0.
 
-Also the last step, loss and the time of the last log line.
+Also the last step, loss and the time of the last log line, and the loss so far as a one-line sparkline.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tasks import ui
 
-from tasks.train import checkpoints
+from tasks.train import checkpoints, curves
 
 from tasks.run import eta, monitor
 from tasks.config import PROFILE_CONFIGS, project_path
@@ -93,7 +93,8 @@ def run(config: str | None = None, overrides: list[str] | None = None, env: str 
         logs_dir: str | None = None, stall_minutes: float = STALL_MINUTES) -> int:
     r = eta.locate(config, overrides, env, logs_dir)
     out = r.output_dir
-    est = eta.estimate(eta.read_events(out))
+    events = eta.read_events(out)
+    est = eta.estimate(events)
     log = find_log(r, est)
     now = time.time()
     ui.info(TAG, f"Run folder: {out}")
@@ -106,6 +107,9 @@ def run(config: str | None = None, overrides: list[str] | None = None, env: str 
                 + f" (logged {est.last.get('timestamp')})")
     elif est.start:
         ui.info(TAG, f"Last step: none logged since the latest start at step {est.step} ({est.start.get('timestamp')})")
+    spark = curves.loss_line(events)
+    if spark:
+        ui.info(TAG, spark + (f"; curves in {out / curves.PNG}" if (out / curves.PNG).is_file() else "; `make plot` draws the curves"))
 
     # finished
     if (out / checkpoints.FINAL).is_file():

@@ -1,7 +1,9 @@
-"""Serve: use a trained adapter: measure it and hand it to Ollama and AnythingLLM.
+"""Serve: use a trained adapter: measure it, talk to it, and hand it to Ollama and AnythingLLM.
 
-Verbs: `make eval ADAPTER=path`, `make export ADAPTER=path`.
+Verbs: `make eval ADAPTER=path`, `make export ADAPTER=path`, `make chat`, `make ask Q=...`.
 
 - `evaluate`: base against adapter on validation conversations, bounded in tokens and time
 - `export`: GGUF LoRA, Modelfile and PEFT files for Ollama; `gguf_lora`: the GGUF LoRA writer and reader
+- `chat`: the tool loop in a terminal or for one question (local transformers + PEFT, or Ollama);
+  `tools`: the three tools against the real Open-Meteo APIs, answered in the trained shapes
 """

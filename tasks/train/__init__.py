@@ -6,6 +6,7 @@ Verbs: `make train` (foreground; `DETACH=1` goes through run/), `make bench`, `m
 - `train`: the one training entry for CUDA, MPS and CPU (and `accelerate launch` for several GPUs)
 - `mlx_backend`: what `train` runs with `training.backend: mlx` (Apple's MLX; the M4 profile's default)
 - `checkpoints`: complete checkpoints, resume metadata, the crash-loop rule, the run lock
+- `curves`: the training curves PNG (drawn at each evaluation and at the end) and the loss sparkline
 - `tiny_model`: the random tiny Mistral for the CPU profile, the demo and the tests
 - `bench`: training-loop tokens/s against a raw forward+backward; `plan`: tokens, memory, hours, cost
 """

@@ -387,6 +387,21 @@ def _fmt_eta(seconds: float | None) -> str:
     return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
 
 
+def _plot(output_dir: str, say) -> None:
+    """The run's curves as a PNG beside metrics.jsonl (tasks/train/curves.py); a failed drawing never stops training."""
+    from tasks.train import curves
+
+    try:
+        # Whole lines only: this process wrote and flushed every line it reads back here.
+        lines = (Path(output_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        path = curves.write_plot(output_dir, [json.loads(line) for line in lines if line.strip()])
+    except (ImportError, OSError, ValueError, RuntimeError) as exc:
+        say(f"{ui.WARN_MARK} Training curves not drawn ({type(exc).__name__}: {exc}); `make plot` draws them later")
+        return
+    if path is not None:
+        say(f"Training curves: {path}")
+
+
 def _callbacks(ctx: dict):
     """The Trainer callbacks, built after transformers is imported."""
     from transformers import TrainerCallback
@@ -469,6 +484,8 @@ def _callbacks(ctx: dict):
                 ctx["writer"].write("eval", step=state.global_step, eval_loss=logs.get("eval_loss"),
                                     eval_examples=logs["eval_examples"], eval_timed_out=logs["eval_timed_out"],
                                     eval_s=logs["eval_runtime"])
+                if ctx["main"]:
+                    _plot(args.output_dir, self.bar.write if self.bar else print)
 
         def on_save(self, args, state, control, **kw):
             dist = _dist()
@@ -486,6 +503,8 @@ def _callbacks(ctx: dict):
         def on_train_end(self, args, state, control, **kw):
             if self.bar is not None:
                 self.bar.close()
+            if ctx["main"]:
+                _plot(args.output_dir, print)
 
     return RunCallback()
 
@@ -593,7 +612,7 @@ def write_final_files(output_dir: Path, cfg: dict, data_hashes: dict, step: int,
     """Beside a saved adapter (either backend): resolved config, chat template, data hashes; `FINAL` last."""
     import yaml
 
-    from tasks.train import template
+    from tasks.train import curves, template
 
     resolved = {k: v for k, v in cfg.items() if not k.startswith("_")}
     ui.write_text_atomic(output_dir / "training_config.resolved.yaml",
@@ -603,7 +622,8 @@ def write_final_files(output_dir: Path, cfg: dict, data_hashes: dict, step: int,
     files = {}
     for name in sorted(os.listdir(output_dir)):
         p = output_dir / name
-        if p.is_file() and name not in (checkpoints.FINAL, "metrics.jsonl", checkpoints.METADATA, checkpoints.LOCK) and not name.startswith("."):
+        # metrics.jsonl and the curves drawn from it keep changing (`make plot`): not part of the adapter.
+        if p.is_file() and name not in (checkpoints.FINAL, "metrics.jsonl", curves.PNG, checkpoints.METADATA, checkpoints.LOCK) and not name.startswith("."):
             with open(p, "rb") as fh:
                 os.fsync(fh.fileno())
             files[name] = p.stat().st_size
