@@ -104,11 +104,14 @@ def choose_device(cfg: dict) -> DeviceChoice:
                 attn = "flash_attention_2"
             else:
                 attn = "sdpa"
-                warnings.append("flash-attn is not installed: attention falls back to sdpa (slower; `make setup-h100` installs it)")
-        padding_free = packing and attn == "flash_attention_2"
+                warnings.append("flash-attn is not installed: attention falls back to sdpa, still padding-free "
+                                "(a slower attention kernel; `make setup-h100` installs flash-attn's prebuilt wheel)")
+        # sdpa and eager keep packed conversations apart through the block-diagonal mask transformers
+        # builds from the restarting position ids (use_cache is off in training; DESIGN.md section 7:
+        # packed and separate forward passes agree to 3e-7), so packing stays on without flash-attn:
+        # padded batches would spend about 31% of the processed tokens on padding.
+        padding_free = packing and attn in ("flash_attention_2", "sdpa", "eager")
         if packing and not padding_free:
-            # Without flash-attn's varlen kernels sequences in one row would attend to each other
-            # (TRL warns of cross-sample contamination), so batches are padded instead.
             warnings.append(f"padding-free batching is off with {attn} on CUDA: batches are padded to their longest conversation")
     elif profile == "m4":
         if not _mps_available():
@@ -248,6 +251,11 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
     kwargs = {"dtype": dtypes[choice.dtype], "attn_implementation": choice.attn_implementation}
     if cfg["model"].get("cache_dir"):
         kwargs["cache_dir"] = cfg["model"]["cache_dir"]
+        from tasks.setup import hf_auth
+
+        # setup-h100's completeness marker holds: load from the volume, with no Hub request (no token needed after a restart).
+        if not hf_auth.is_local(base) and hf_auth.model_state(base, cfg["model"]["cache_dir"])[0]:
+            kwargs["local_files_only"] = True
     if cfg["model"]["load_in_4bit"]:
         from transformers import BitsAndBytesConfig
 
