@@ -267,7 +267,7 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
     try:
         model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     except OSError as exc:
-        raise ui.Fail(f"model.base {base!r}: cannot load it ({str(exc).splitlines()[0]}); check the id or folder, `huggingface-cli login` for gated models, and the network") from exc
+        raise ui.Fail(f"model.base {base!r}: cannot load it ({str(exc).splitlines()[0]}); check the id or folder, `hf auth login` or HF_TOKEN for gated models (on a pod `make setup-h100` downloads it), and the network") from exc
     # The cache is for generation. Without it transformers also reads packed sequences from the
     # position ids (with a cache it silently lets packed conversations attend to each other).
     model.config.use_cache = False
