@@ -546,9 +546,11 @@ def install_miniforge() -> str:
     """Miniforge on the persistent volume, unattended (-b); the conda it installed."""
     prefix = workspace() / "miniforge3"
     ui.info(TAG, f"conda not found: installing Miniforge at {prefix} (about 1 minute; it survives pod restarts)")
-    _run_streamed(["curl", "-fsSL", "-o", "/tmp/miniforge.sh", MINIFORGE_URL], "Miniforge download",
+    installer = workspace() / ".miniforge-installer.sh"
+    _run_streamed(["curl", "-fsSL", "-o", installer, MINIFORGE_URL], "Miniforge download",
                   "check the pod's internet access (curl -I https://github.com), then rerun")
-    _run_streamed(["bash", "/tmp/miniforge.sh", "-b", "-p", prefix], "Miniforge install", f"remove {prefix} and rerun make setup-h100")
+    _run_streamed(["bash", installer, "-b", "-p", prefix], "Miniforge install", f"remove {prefix} and rerun make setup-h100")
+    installer.unlink(missing_ok=True)
     conda = find_conda()
     if conda is None:
         raise ui.Fail(f"Miniforge: {prefix}/bin/conda missing after the install (remove {prefix} and rerun make setup-h100)")

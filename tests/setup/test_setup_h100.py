@@ -432,6 +432,73 @@ def test_the_restart_check_fails_clearly_when_tmux_cannot_be_installed(tmp_path)
     assert "[SETUP-H100-COMPLETE]" not in again.stdout and elapsed < 10
 
 
+# A Miniforge installer stand-in, as curl would save it: `bash installer -b -p PREFIX` puts the fake conda in PREFIX/bin.
+FAKE_CURL = r"""#!/bin/bash
+echo "curl $*" >> "$FAKE_LOG"
+out="$3"
+printf '#!/bin/bash\nmkdir -p "$3/bin" && cp "$FAKE_DIR/conda_script" "$3/bin/conda" && echo "PREFIX=$3"\n' > "$out"
+"""
+
+
+def _pod_without_conda(tmp_path):
+    project, machine = _pod_project(tmp_path)
+    machine.remove("conda")
+    from tests.helpers_setup import CONDA
+    (machine.dir / "conda_script").write_text(CONDA)
+    (machine.dir / "conda_script").chmod(0o755)
+    machine.script("curl", FAKE_CURL)
+    return project, machine
+
+
+def test_a_pod_without_conda_gets_miniforge_on_the_volume_and_reaches_ready(tmp_path):
+    project, machine = _pod_without_conda(tmp_path)
+    root = machine.workspace / "miniforge3"
+    proc, _ = _make(project, machine, "setup-h100", FAKE_CONDA_ROOT=str(root))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert f"✅ Conda: not installed: the env step installs Miniforge at {machine.workspace}/miniforge3" in out
+    assert f"✅ Miniforge installed: {root}/bin/conda" in out
+    assert "[SETUP-H100-COMPLETE] Ready for training" in out
+    assert any(c.startswith("curl -fsSL -o") and c.endswith("Miniforge3-Linux-x86_64.sh") for c in machine.calls())
+    assert not (machine.workspace / ".miniforge-installer.sh").exists()
+
+    # A fresh SSH shell: no conda on PATH, no CONDA_EXE; the env on /workspace is found, nothing is rebuilt.
+    machine.log.write_text("")
+    again, _ = _make(project, machine, "setup-h100", FAKE_CONDA_ROOT=str(root))
+    assert again.returncode == 0 and "[SETUP-H100] Nothing to do" in again.stdout
+    # The setup code finds the conda by its known place:
+    check = subprocess.run([sys.executable, "-c", "from tasks.setup import h100; print(h100.find_conda())"], cwd=h100.ROOT,
+                           env=machine.environ(FAKE_CONDA_ROOT=str(root)), capture_output=True, text=True)
+    assert check.stdout.strip() == str(root / "bin" / "conda")
+
+
+@pytest.mark.parametrize("gpu, nvcc", [("h100_80gb_hbm3_driver550", "12.4"), ("h100_80gb_hbm3_driver550", None),
+                                       ("h100_80gb_hbm3_driver570", "12.8"), ("h100_80gb_hbm3_driver565", None)])
+def test_cuda_12_images_with_and_without_nvcc_reach_ready(tmp_path, gpu, nvcc):
+    project, machine = _pod_project(tmp_path, gpu=gpu, nvcc=nvcc)
+    proc, elapsed = _make(project, machine, "setup-h100")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "✅ NVIDIA driver:" in proc.stdout and "[SETUP-H100-COMPLETE] Ready for training" in proc.stdout
+
+
+@pytest.mark.parametrize("token, said", [(None, "is gated and no Hugging Face token is set"),
+                                         ("hf_test_noaccess", "has not accepted its licence (HTTP 403)")])
+def test_a_fresh_pod_without_hf_access_stops_in_the_machine_step_in_seconds(tmp_path, token, said):
+    project, machine = _pod_project(tmp_path, model=False)
+    hub = FakeHub()
+    try:
+        extra = {"HF_ENDPOINT": hub.url, **({"HF_TOKEN": token} if token else {})}
+        proc, elapsed = _make(project, machine, "setup-h100", **extra)
+    finally:
+        hub.close()
+    assert proc.returncode != 0 and elapsed < 30
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("❌")]
+    assert len(errors) == 2 and said in errors[0] and "(fix: " in errors[0]  # the cause with its fix, then the summary
+    assert "machine checks: 1 check(s) failed (HF access)" in errors[1]
+    assert not any(c.startswith("conda env create") for c in machine.calls())  # before the 10-minute env build
+    assert "hf_test_noaccess" not in proc.stdout + proc.stderr
+
+
 def test_make_setup_h100_fails_at_the_machine_step_without_conda(tmp_path):
     project = copy_project(tmp_path / "project")
     machine = FakeMachine(tmp_path).pod(conda=False)
