@@ -131,9 +131,9 @@ def seed_model(cache_dir: Path, repo: str = HF_REPO, complete: bool = True) -> P
     """A small stand-in of the model in huggingface_hub's cache layout; with the completeness marker when complete."""
     import json
 
-    from tasks.setup import hf_auth
+    from tasks.train import model_cache
 
-    folder = hf_auth.repo_folder(cache_dir, repo)
+    folder = model_cache.repo_folder(cache_dir, repo)
     snapshot = folder / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
     snapshot.mkdir(parents=True, exist_ok=True)
     (folder / "refs").mkdir(exist_ok=True)
@@ -145,7 +145,7 @@ def seed_model(cache_dir: Path, repo: str = HF_REPO, complete: bool = True) -> P
         (snapshot / shard).write_bytes(b"\0" * 1000)
     (snapshot / "tokenizer.model").write_bytes(b"\0" * 10)
     if complete:
-        hf_auth.write_marker(Path(cache_dir), repo, snapshot)
+        model_cache.write_marker(Path(cache_dir), repo, snapshot)
     return snapshot
 
 

@@ -26,7 +26,6 @@ restarted pod does not download 14.5 GB twice.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import stat
 import urllib.error
@@ -37,6 +36,7 @@ from tasks import ui
 
 from tasks.setup import probes
 from tasks.setup.probes import FAIL, OK, WARN, Check
+from tasks.train.model_cache import is_local, marker_path, model_state, write_marker
 
 TAG = "HF"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -44,7 +44,6 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 # same 14.5 GB, which a plain snapshot would download too.
 ALLOW_PATTERNS = ["config.json", "generation_config.json", "model.safetensors.index.json", "model-*.safetensors",
                   "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
-MARKER = "weatherman-complete.json"
 # 7,241,732,096 bf16 parameters (DESIGN.md section 4): the three safetensors shards.
 MODEL_GB = 14.5
 
@@ -170,75 +169,12 @@ def check_access(repo: str, fetch=fetch_auth_check) -> Check:
 # ----------------------------------------------------------------- the model on disk
 
 
-def repo_folder(cache_dir: Path, repo: str) -> Path:
-    """huggingface_hub's cache layout: <cache_dir>/models--<org>--<name>."""
-    return Path(cache_dir) / ("models--" + repo.replace("/", "--"))
-
-
-def marker_path(cache_dir: Path, repo: str) -> Path:
-    return repo_folder(cache_dir, repo) / MARKER
-
-
-def is_local(base: str) -> bool:
-    return Path(base).is_dir()
-
-
-def model_state(base: str, cache_dir: str | os.PathLike | None) -> tuple[bool, str]:
-    """(complete, what was found): every file the marker lists, at its recorded size; or a local folder with weights."""
-    if is_local(base):
-        folder = Path(base)
-        weights = list(folder.glob("*.safetensors")) + list(folder.glob("*.bin")) + list(folder.glob("*.gguf"))
-        if (folder / "config.json").is_file() and weights:
-            return True, f"local folder {folder} ({len(weights)} weight file(s))"
-        return False, f"local folder {folder} has no config.json and weight files"
-    if not cache_dir:
-        return False, "model.cache_dir is not set, so the model would go to the container disk"
-    marker = marker_path(Path(cache_dir), base)
-    if not marker.is_file():
-        partial = repo_folder(Path(cache_dir), base)
-        if partial.is_dir():
-            return False, f"{base}: download not finished in {cache_dir} (no completeness marker)"
-        return False, f"{base}: not downloaded to {cache_dir}"
-    try:
-        info = json.loads(marker.read_text(encoding="utf-8"))
-        snapshot = Path(info["snapshot"])
-        files = info["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False, f"{marker}: unreadable completeness marker"
-    for name, size in files.items():
-        path = snapshot / name
-        try:
-            real = path.stat().st_size
-        except OSError:
-            return False, f"{base}: {name} is missing from {snapshot}"
-        if real != size:
-            return False, f"{base}: {name} is {real} bytes, {size} expected"
-    total = sum(files.values()) / 1e9
-    return True, f"{base}: complete in {cache_dir} ({len(files)} files, {total:.1f} GB, revision {info.get('revision', '?')[:12]})"
-
-
 def check_model(base: str, cache_dir: str | None) -> Check:
     complete, found = model_state(base, cache_dir)
     if complete:
         return Check("Base model", OK, found)
     return Check("Base model", FAIL, found,
                  f"make setup-h100 downloads it ({MODEL_GB} GB to model.cache_dir; rm .stamps/setup-h100.stamp first if setup already finished)")
-
-
-def write_marker(cache_dir: Path, repo: str, snapshot: Path) -> Path:
-    files = {}
-    for path in sorted(snapshot.rglob("*")):
-        if path.is_file():
-            files[str(path.relative_to(snapshot))] = path.stat().st_size
-    index = snapshot / "model.safetensors.index.json"
-    if index.is_file():
-        shards = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
-        missing = sorted(shards - set(files))
-        if missing:
-            raise ui.Fail(f"{snapshot}: the download lacks {', '.join(missing)} (rerun make setup-h100; it resumes)")
-    marker = marker_path(cache_dir, repo)
-    ui.write_json_atomic(marker, {"repo": repo, "revision": snapshot.name, "snapshot": str(snapshot), "files": files})
-    return marker
 
 
 def download(base: str, cache_dir: str, snapshot_download=None) -> Path:

@@ -251,10 +251,10 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
     kwargs = {"dtype": dtypes[choice.dtype], "attn_implementation": choice.attn_implementation}
     if cfg["model"].get("cache_dir"):
         kwargs["cache_dir"] = cfg["model"]["cache_dir"]
-        from tasks.setup import hf_auth
+        from tasks.train import model_cache
 
         # setup-h100's completeness marker holds: load from the volume, with no Hub request (no token needed after a restart).
-        if not hf_auth.is_local(base) and hf_auth.model_state(base, cfg["model"]["cache_dir"])[0]:
+        if not model_cache.is_local(base) and model_cache.model_state(base, cfg["model"]["cache_dir"])[0]:
             kwargs["local_files_only"] = True
     if cfg["model"]["load_in_4bit"]:
         from transformers import BitsAndBytesConfig
