@@ -195,9 +195,8 @@ def step_finish(config: str, wandb_cli: str | None = None) -> None:
     probes.report_all([probes.check_data_links()], "data")
     ui.success("Data paths verified")
     wandb_auth.run(verify=True, tag=TAG, cli=wandb_cli)
-    ui.warning("WARNING: M4 training takes many hours: DESIGN.md section 6 puts 3 epochs at about 9.4e17 FLOP, 16 min at an "
-               f"H100's full bf16 peak, and a Mac GPU has a small fraction of that. `make plan CONFIG={config}` estimates it; "
-               "`make train-m4` prints a measured ETA after 100 steps")
+    ui.warning(f"WARNING: M4 training takes many hours (a Mac GPU has a small fraction of an H100's): `make plan CONFIG={config}` "
+               "estimates them; `make train-m4` prints a measured ETA after 100 steps")
     ui.warning("Close unnecessary applications to free unified memory")
     ui.info("SETUP-M4-COMPLETE", "Ready for local training")
     ui.info(TAG, "Next step: make train-m4")

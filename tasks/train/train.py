@@ -95,7 +95,9 @@ def choose_device(cfg: dict) -> DeviceChoice:
     warnings = []
     if profile == "h100":
         if not _cuda_available():
-            raise ui.Fail("profile h100: no CUDA GPU is visible to torch (check `nvidia-smi`; on a CPU use configs/training_config_cpu.yaml)")
+            raise ui.Fail("profile h100: no CUDA GPU is visible to torch (run `nvidia-smi`: a host driver older than 550.54.14 cannot run "
+                          "this torch's CUDA 12.8 and no setup can change it, deploy a pod with RunPod's CUDA filter at 12.4+; "
+                          "on a CPU use configs/training_config_cpu.yaml)")
         device, dtype = "cuda", "bf16" if model["dtype"] == "auto" else model["dtype"]
         why = "bf16 on CUDA: native tensor-core type, no loss scaling" if model["dtype"] == "auto" else f"{dtype} as configured"
         attn = model["attn_implementation"]
