@@ -73,7 +73,7 @@ exit "$(cat "$FAKE_DIR/apt_rc" 2>/dev/null || echo 0)"
 # df that answers per filesystem: paths under the fake /workspace are on the volume, the rest on the container disk.
 DF = r"""#!/bin/bash
 echo "df $*" >> "$FAKE_LOG"
-case "$3" in
+case "$2" in
   "$WEATHERMAN_WORKSPACE"*) cat "$FAKE_DIR/df_workspace.txt";;
   *) cat "$FAKE_DIR/df_container.txt";;
 esac

@@ -506,3 +506,35 @@ def test_make_setup_h100_fails_at_the_machine_step_without_conda(tmp_path):
     assert proc.returncode != 0
     assert "❌ Conda: conda not found on PATH" in proc.stderr
     assert not (project / ".stamps" / "h100-machine.stamp").exists()
+
+
+def test_free_space_is_measured_where_each_part_goes(pod, tmp_path, capsys):
+    # The conda env goes next to its conda (here the container disk), the model to model.cache_dir on the volume,
+    # the checkpoints under the project (here the container disk too): one line per filesystem.
+    pod.pod(workspace=True)
+    pod.df_split("runpod_volume_50gb_fresh", "runpod_container_20gb")
+    cache = pod.workspace / "hf-cache"
+    config = tmp_path / "h100.yaml"
+    config.write_text((h100.ROOT / h100.DEFAULT_CONFIG).read_text().replace("cache_dir: /workspace/hf-cache", f"cache_dir: {cache}"))
+    needs = h100.disk_needs(str(config), env_missing=True, conda_missing=False, model_missing=True)
+    checks = h100.check_disk(needs)
+    assert [c.text() for c in checks] == [
+        "Storage: 20.6 GB free on /; needs 14.6 GB = conda env 10 + checkpoints 2.58 + reserve 2",
+        "Storage: 53.7 GB free on /workspace; needs 16.5 GB = base model 14.5 + reserve 2",
+    ]
+    pod.df_split("runpod_volume_50gb_fresh", "runpod_container_low")
+    low = h100.check_disk(needs)
+    assert [c.status for c in low] == [probes.FAIL, probes.OK]
+    assert low[0].value.startswith("3.2 GB free on /; needs 14.6 GB") and "free 11.4 GB on /" in low[0].fix
+
+
+def test_the_restart_check_fails_when_the_model_is_gone_and_says_how_to_get_it_back(tmp_path):
+    project, machine = _pod_project(tmp_path)
+    first, _ = _make(project, machine, "setup-h100")
+    assert first.returncode == 0, first.stdout + first.stderr
+    marker = next((machine.workspace / "hf-cache").rglob("weatherman-complete.json"))
+    marker.unlink()
+    again, elapsed = _make(project, machine, "setup-h100")
+    assert again.returncode != 0 and elapsed < 10
+    assert "❌ Base model: mistralai/Mistral-7B-Instruct-v0.2: download not finished in" in again.stderr
+    assert "(fix: rm .stamps/setup-h100.stamp && make setup-h100 downloads it again)" in again.stderr
