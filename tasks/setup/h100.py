@@ -632,10 +632,13 @@ def step_recheck(config: str = DEFAULT_CONFIG) -> None:
     source, _ = hf_auth.token_source()
     if source:
         checks.append(Check("HF token", OK, f"from {source} (not shown)"))
-    else:
+    elif not model.failed:
         checks.append(Check("HF token", WARN, "none (a restart wipes ~/.cache/huggingface): not needed while the model is complete "
                                               "on the volume, training loads it offline",
                             "export HF_TOKEN=<token> before a setup that must download the model again"))
+    else:
+        checks.append(Check("HF token", WARN, "none: the model must be downloaded again and needs one",
+                            "export HF_TOKEN=<token> (or `hf auth login` in the env), then the fix above"))
     probes.report_all(checks, "restart checks")
 
 
