@@ -135,11 +135,12 @@ H100_ENV_STAMP := $(STAMPS)/h100-env.stamp
 H100_READY := $(STAMPS)/setup-h100.stamp
 
 .PHONY: setup-h100
-setup-h100: ## RunPod H100: check the pod, build the conda env, flash-attn, validate, link data, W&B (RECREATE=1)
+setup-h100: ## RunPod H100: check the pod, conda env, flash-attn, the model download, data links, W&B; after a restart: what it wiped (RECREATE=1)
 	@$(if $(filter 1,$(RECREATE)),rm -f $(H100_ENV_STAMP);) \
 	if test -x "$$(cat $(H100_ENV_STAMP) 2>/dev/null)/bin/python" && $(MAKE) --no-print-directory -q $(H100_READY) CONFIG=$(H100_CONFIG) 2>/dev/null; then \
 	  echo "[SETUP-H100] Nothing to do: every setup step is done and newer than its inputs (RECREATE=1 rebuilds the env; delete a stamp in $(STAMPS)/ to redo its step)"; \
-	  echo "[SETUP-H100-COMPLETE] Ready for training"; \
+	  $(SETUP_PY) -m tasks.setup.h100 --step recheck --config $(H100_CONFIG) && \
+	  echo "[SETUP-H100-COMPLETE] Ready for training" && \
 	  echo "[SETUP-H100] Next step: make train-h100"; \
 	else \
 	  test -x "$$(cat $(H100_ENV_STAMP) 2>/dev/null)/bin/python" || rm -f $(H100_ENV_STAMP); \
@@ -147,21 +148,21 @@ setup-h100: ## RunPod H100: check the pod, build the conda env, flash-attn, vali
 	  $(MAKE) --no-print-directory $(H100_READY) CONFIG=$(H100_CONFIG) PY="$$(cat $(H100_ENV_STAMP))/bin/python"; \
 	fi
 
-$(STAMPS)/h100-machine.stamp: tasks/setup/h100.py tasks/setup/probes.py | $(STAMPS)
-	$(SETUP_PY) -m tasks.setup.h100 --step machine
+$(STAMPS)/h100-machine.stamp: tasks/setup/h100.py tasks/setup/probes.py tasks/setup/hf_auth.py | $(STAMPS)
+	$(SETUP_PY) -m tasks.setup.h100 --step machine --config $(H100_CONFIG)
 	@touch $@
 
 # Only environment-remote.yml reruns this step; the machine checks just have to have passed.
 $(H100_ENV_STAMP): environment-remote.yml | $(STAMPS)/h100-machine.stamp
 	$(SETUP_PY) -m tasks.setup.h100 --step env $(_RECREATE) --stamp $@
 
-$(H100_READY): $(H100_ENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(H100_CONFIG)).stamp $(STAMPS)/data-links.stamp tasks/setup/wandb_auth.py
+$(H100_READY): $(H100_ENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(H100_CONFIG)).stamp $(STAMPS)/data-links.stamp tasks/setup/wandb_auth.py tasks/setup/hf_auth.py
 	$(PY) -m tasks.setup.h100 --step finish --config $(H100_CONFIG)
 	@touch $@
 
 .PHONY: train-h100
 train-h100: ## RunPod H100: pre-flight, resume or start in tmux, watch the first minutes (GPUS=n)
-	$(PY) -m tasks.setup.h100 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml)
+	$(PY) -m tasks.setup.h100 --preflight --gpus $(GPUS) --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml)
 	$(PY) -m tasks.run.launch --env h100 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml) --gpus $(GPUS)
 
 # ----------------------------------------------------------------------------- Mac M4

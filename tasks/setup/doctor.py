@@ -4,7 +4,8 @@
     python3 -m tasks.setup.doctor --env h100
 
 Runs the same checks as `make setup-h100` / `make setup-m4` (machine, environment
-from inside, config, data, W&B, tmux) but installs, writes and logs in nothing: the
+from inside, config, data, W&B, tmux; on the pod the Hugging Face token, the access to
+the gated model and the model on the volume) but installs, writes and logs in nothing: the
 W&B key is looked up, not verified (`wandb login --verify` stores the key). A
 failed check does not stop the others; the exit code is 1 when any failed.
 Standard library at the top level, so it runs before any environment exists.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from tasks import ui
 
-from tasks.setup import h100, m4, probes, wandb_auth
+from tasks.setup import h100, hf_auth, m4, probes, wandb_auth
 from tasks.setup.probes import FAIL, OK, Check
 
 TAG = "DOCTOR"
@@ -40,8 +41,14 @@ def _h100_env() -> list[Check]:
             probes.check_config(python, CONFIGS["h100"])]
 
 
+def _h100_model() -> list[Check]:
+    """The gated base model: on the volume (the completeness marker), and the token's access (one Hub request)."""
+    paths = h100.run_paths(CONFIGS["h100"])
+    return hf_auth.checks(paths["base"], paths["cache_dir"], network=True)
+
+
 def h100_checks():
-    return [lambda: h100.machine_checks(), _h100_env, lambda: [probes.check_data_links()],
+    return [lambda: h100.machine_checks(CONFIGS["h100"]), _h100_env, _h100_model, lambda: [probes.check_data_links()],
             lambda: [wandb_auth.check(verify=False)]]
 
 

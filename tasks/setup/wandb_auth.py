@@ -4,7 +4,8 @@
     python -m tasks.setup.wandb_auth --no-verify   # only whether a key is configured (nothing sent, nothing stored)
 
 A key comes from WANDB_API_KEY or from a stored login (~/.netrc, or the file
-NETRC names, machine api.wandb.ai). It is verified with `wandb login --verify`
+NETRC names, machine api.wandb.ai). On a pod, setup keeps a copy of a verified
+~/.netrc on /workspace and puts it back after a restart wiped the container disk. It is verified with `wandb login --verify`
 (never `wandb status`, which prints the key); whatever wandb prints is shown
 with the key masked. Without a key, or when verification fails, training still
 runs: it logs offline to `<run>/wandb/offline-run-*` for a later `wandb sync`.
@@ -38,6 +39,43 @@ def stored_key() -> str | None:
     except (netrc.NetrcParseError, OSError):
         return None  # an unreadable netrc is the same as no stored login; the check says so
     return entry[2] if entry and entry[2] else None
+
+
+def _netrc_has_key(path: Path) -> bool:
+    try:
+        entry = netrc.netrc(str(path)).authenticators(HOST)
+    except (netrc.NetrcParseError, OSError):
+        return False
+    return bool(entry and entry[2])
+
+
+def persist_netrc(volume: Path) -> str | None:
+    """Copy ~/.netrc (holding a W&B login) to <volume>/.netrc, mode 600, so a pod restart can restore it; the path or None."""
+    home = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+    dest = Path(volume) / ".netrc"
+    if not Path(volume).is_dir() or not _netrc_has_key(home) or home.resolve() == dest.resolve():
+        return None
+    if dest.is_file() and dest.read_bytes() == home.read_bytes():
+        return None
+    tmp = dest.with_name(".netrc.tmp")
+    tmp.write_bytes(home.read_bytes())
+    tmp.chmod(0o600)
+    tmp.replace(dest)
+    return str(dest)
+
+
+def restore_netrc(volume: Path) -> str | None:
+    """After a restart wiped ~/.netrc: put back the copy kept on the volume (mode 600); the source path or None."""
+    home = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+    kept = Path(volume) / ".netrc"
+    if os.environ.get("WANDB_API_KEY") or home.exists() or not _netrc_has_key(kept):
+        return None
+    home.parent.mkdir(parents=True, exist_ok=True)
+    tmp = home.with_name(".netrc.tmp")
+    tmp.write_bytes(kept.read_bytes())
+    tmp.chmod(0o600)
+    tmp.replace(home)
+    return str(kept)
 
 
 def key_source() -> tuple[str | None, str | None]:

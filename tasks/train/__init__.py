@@ -8,5 +8,6 @@ Verbs: `make train` (foreground; `DETACH=1` goes through run/), `make bench`, `m
 - `checkpoints`: complete checkpoints, resume metadata, the crash-loop rule, the run lock
 - `curves`: the training curves PNG (drawn at each evaluation and at the end) and the loss sparkline
 - `tiny_model`: the random tiny Mistral for the CPU profile, the demo and the tests
+- `model_cache`: the base model in the Hub cache and its completeness marker (setup writes it, training reads it)
 - `bench`: training-loop tokens/s against a raw forward+backward; `plan`: tokens, memory, hours, cost
 """

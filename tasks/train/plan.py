@@ -10,9 +10,14 @@ template, exactly as training does. From that and the config it prints:
 - tokens per epoch (padding-free: the sum of conversation lengths, each cut at max_seq_length),
   optimizer steps per epoch and in total;
 - memory for Mistral-7B-Instruct-v0.2 (or the tiny CPU model): weights (bf16 or 4-bit NF4), LoRA
-  weights + gradients + AdamW state, activations of the largest micro-batch the data can form,
-  with and without gradient checkpointing, and whether that fits an 80 GB H100 and 16/24/32/64 GB
-  Macs;
+  weights + gradients + AdamW state, activations of the largest micro-batch the data can form
+  (per token and layer, by part, for the attention in use: flash-attn on the H100, sdpa elsewhere
+  or with --attention), with and without gradient checkpointing, and whether that fits an 80 GB
+  H100 and 16/24/32/64 GB Macs;
+- for the H100 profile, every conversations-per-micro-batch / checkpointing setting with the same
+  effective batch, and the choice: the fewest FLOPs per token whose memory stays under 95% of 80 GB
+  less a 10% margin (configs/training_config_h100.yaml uses it; a GPU confirms it with
+  `python -m tasks.train.bench --config configs/training_config_h100.yaml`);
 - wall time on an H100 and an M4 from a stated throughput (a model-FLOPs-utilisation assumption,
   or a measured tokens/s from `make bench` passed with --h100-tokens-per-s / --m4-tokens-per-s),
   and the H100 cost at a stated price per hour.
@@ -163,54 +168,109 @@ def steps(n_conversations: int, epochs: int, batch: int, accum: int, gpus: int, 
 # ----------------------------------------------------------------- memory
 
 
-def activation_bytes_per_token(shape: Shape, lora_dropout: bool) -> dict:
-    """bf16 elements one token keeps alive for the backward pass, per decoder layer.
+def activation_bytes_per_token(shape: Shape, lora_dropout: bool, attention: str = "flash_attention_2",
+                               targets: list[str] | None = None) -> dict:
+    """Bytes one token keeps alive for the backward pass in one decoder layer, by part, with the formula.
 
-    Saved tensors of a Mistral layer (flash-attn/sdpa: no seq x seq score matrix): RMSNorm input
-    and output (2h), q k v (h + 2kv), q k after RoPE (h + kv), attention output (h), residual (h),
-    second RMSNorm output (h), gate, up, SiLU(gate), product (4i) = 7h + 3kv + 4i. LoRA with
-    dropout keeps each adapter's dropped-out input: q k v o gate up (6h) and down (i).
+    What autograd saves in a Mistral layer under LoRA (frozen bf16 base, fp32 adapters):
+    - the two RMSNorms upcast their input to fp32 and keep it: 2 x 4h;
+    - PEFT casts each adapter's input to the adapter's fp32 and lora_A keeps it (the frozen base linear keeps
+      nothing): 4 x (sum of in_features over the targeted projections) = 4 x (6h + i) for all seven; with
+      lora.dropout > 0 each adapter also keeps a 1-byte dropout mask: 1 x (6h + i);
+    - attention keeps q, k, v after RoPE and its output in bf16: 2 x (2h + 2kv); flash-attn and sdpa keep
+      the fp32 softmax statistics per head: 4 x heads (no seq x seq matrix); eager keeps the bf16 softmax
+      probabilities, 2 x heads x (row length) - not a per-token constant, added in memory();
+    - the MLP keeps gate, SiLU(gate) and up in bf16: 2 x 3i (their product is down_proj's adapter input, above).
     """
-    h, kv, i = shape.hidden, shape.kv_dim, shape.intermediate
-    base = 7 * h + 3 * kv + 4 * i
-    lora = (6 * h + i) if lora_dropout else 0
-    return {"elements": base + lora, "bytes": (base + lora) * ACT_BYTES, "formula": "7h + 3kv + 4i" + (" + 6h + i (LoRA dropout)" if lora_dropout else "")}
+    h, kv, i, heads = shape.hidden, shape.kv_dim, shape.intermediate, shape.heads
+    shapes = shape.linear_shapes()
+    adapter_in = sum(shapes[t][0] for t in (targets if targets is not None else list(shapes)))
+    parts = {"rmsnorm_fp32_inputs": 2 * 4 * h, "adapter_fp32_inputs": 4 * adapter_in,
+             "dropout_masks": adapter_in if lora_dropout else 0, "attention_qkv_out": 2 * (2 * h + 2 * kv),
+             "softmax_stats": 4 * heads, "mlp": 2 * 3 * i}
+    formula = ("8h + 4 x adapter inputs" + (" + 1 x adapter inputs (dropout masks)" if lora_dropout else "")
+               + " + 2(2h + 2kv) + 4 x heads + 6i")
+    return {"parts": parts, "bytes": sum(parts.values()), "formula": formula, "attention": attention}
 
 
 def memory(shape: Shape, lora_r: int, targets: list[str], tokens_in_microbatch: int, gradient_checkpointing: bool,
-           load_in_4bit: bool, lora_dropout: bool) -> dict:
+           load_in_4bit: bool, lora_dropout: bool, attention: str = "flash_attention_2", padding_free: bool = True) -> dict:
     """Peak training memory in bytes, by part."""
     weights = (shape.linear_params() * NF4_BITS / 8 + shape.other_params() * 2) if load_in_4bit else shape.params() * 2
     lora_p = shape.lora_params(lora_r, targets)
     # PEFT keeps adapter weights in fp32 over a bf16 base: weight 4 + gradient 4 + AdamW m and v 8 bytes.
     lora = lora_p * 16
-    per_layer = activation_bytes_per_token(shape, lora_dropout)["bytes"]
+    per_layer = activation_bytes_per_token(shape, lora_dropout, attention, targets)["bytes"]
+    if attention == "eager":
+        per_layer += 2 * shape.heads * tokens_in_microbatch  # the softmax probabilities of a packed row
     if gradient_checkpointing:
         # Only each layer's input survives the forward pass; one layer at a time is recomputed in full.
         acts = tokens_in_microbatch * (shape.layers * shape.hidden * ACT_BYTES + per_layer)
     else:
         acts = tokens_in_microbatch * shape.layers * per_layer
+    # sdpa and eager read packed conversations apart through a boolean block-diagonal mask over the whole row
+    # (one byte per pair, shared by the layers); flash-attn's varlen kernel needs no mask.
+    mask = tokens_in_microbatch ** 2 if (attention != "flash_attention_2" and padding_free) else 0
     # The loss upcasts logits to fp32: bf16 logits, their fp32 copy and its gradient.
     logits = tokens_in_microbatch * shape.vocab * (2 + 4 + 4)
-    total = weights + lora + acts + logits
-    return {"weights": weights, "lora_and_optimizer": lora, "activations": acts, "logits": logits, "total": total}
+    total = weights + lora + acts + mask + logits
+    return {"weights": weights, "lora_and_optimizer": lora, "activations": acts, "mask": mask, "logits": logits, "total": total}
 
 
 # ----------------------------------------------------------------- time
 
 
-def flops_per_token(shape: Shape, mean_len: float, gradient_checkpointing: bool) -> float:
+def flops_per_token(shape: Shape, mean_len: float, gradient_checkpointing: bool, attention: str = "flash_attention_2",
+                    microbatch_tokens: float | None = None) -> float:
     """Training FLOPs per token of a LoRA run (frozen base: no weight gradients).
 
     Matmuls: forward 2N, backward through activations 2N, plus another forward 2N when activations
-    are recomputed (DESIGN.md section 6: about 6 x N with checkpointing). Attention scores and
-    values add 4 x layers x hidden x (mean length / 2) per forward (causal: half the pairs).
+    are recomputed (DESIGN.md section 6: about 6 x N with checkpointing). Attention scores and values
+    add 4 x layers x hidden x (keys each query meets) per forward: flash-attn's varlen kernel meets only
+    the earlier tokens of its own conversation (mean length / 2); sdpa and eager with the packed mask
+    compute the whole micro-batch row and mask it afterwards (micro-batch tokens; no block is skipped).
     LoRA's own matmuls are under 1% of N and left out.
     """
     n = shape.params()
     passes = 3 if gradient_checkpointing else 2
-    attention = 4 * shape.layers * shape.hidden * (mean_len / 2)
-    return passes * (2 * n + attention)
+    keys = mean_len / 2 if attention == "flash_attention_2" or microbatch_tokens is None else microbatch_tokens
+    attention_flops = 4 * shape.layers * shape.hidden * keys
+    return passes * (2 * n + attention_flops)
+
+
+# The H100 profile's settings are chosen by this plan: the fastest one whose estimate stays under the
+# usable memory less this margin (the estimate leaves out allocator fragmentation and temporary buffers).
+H100_MARGIN = 0.10
+
+
+def h100_settings(shape: Shape, cfg: dict, lengths: list[int], attention: str) -> list[dict]:
+    """Every (conversations per micro-batch, checkpointing) with the same effective batch: memory, fit, FLOPs, the choice."""
+    t, lora = cfg["training"], cfg["lora"]
+    effective = t["per_device_batch_size"] * t["gradient_accumulation_steps"]
+    budget = H100_MEMORY_GB * GB * USABLE_H100 * (1 - H100_MARGIN)
+    mean_len = sum(lengths) / len(lengths)
+    ordered = sorted(lengths, reverse=True)
+    rows = []
+    for batch in (16, 8, 4, 2, 1):
+        if effective % batch:
+            continue
+        worst = sum(ordered[:batch])
+        for ckpt in (False, True):
+            mem = memory(shape, lora["r"], list(lora["target_modules"]), worst, ckpt, cfg["model"]["load_in_4bit"], lora["dropout"] > 0,
+                         attention, cfg["data"]["packing"])
+            fpt = flops_per_token(shape, mean_len, ckpt, attention, batch * mean_len)
+            rows.append({"batch": batch, "accumulation": effective // batch, "gradient_checkpointing": ckpt,
+                         "worst_microbatch_tokens": worst, "memory_gb": _gb(mem["total"]), "fits": mem["total"] <= budget,
+                         "flops_per_token": fpt})
+    fitting = [r for r in rows if r["fits"]]
+    if fitting:
+        # Fewest FLOPs per token first (no recomputation beats everything else); then the bigger micro-batch
+        # (larger matmuls, fewer optimizer-loop iterations).
+        best = min(fitting, key=lambda r: (round(r["flops_per_token"] / 1e9), -r["batch"]))
+        for r in rows:
+            r["chosen"] = r is best
+            r["relative_time"] = round(r["flops_per_token"] / best["flops_per_token"], 2)
+    return rows
 
 
 def hours(total_tokens: int, tokens_per_s: float) -> float:
@@ -259,9 +319,17 @@ def _gb(x: float) -> float:
     return round(x / GB, 2)
 
 
+def attention_in_use(cfg: dict) -> str:
+    """The attention training will use: as configured, else flash-attn on the H100 (setup installs its prebuilt wheel), else sdpa."""
+    configured = cfg["model"].get("attn_implementation", "auto")
+    if configured != "auto":
+        return configured
+    return "flash_attention_2" if cfg["profile"] == "h100" else "sdpa"
+
+
 def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: float = DEFAULT_H100_USD_PER_HOUR,
          mfu_h100: float = DEFAULT_MFU_H100, mfu_m4: float = DEFAULT_MFU_M4, m4_chip: str = DEFAULT_M4_CHIP,
-         h100_tokens_per_s: float | None = None, m4_tokens_per_s: float | None = None) -> dict:
+         h100_tokens_per_s: float | None = None, m4_tokens_per_s: float | None = None, attention: str | None = None) -> dict:
     """Everything `make plan` prints, as numbers; no output, no I/O."""
     t, d, lora = cfg["training"], cfg["data"], cfg["lora"]
     if d.get("max_train_examples"):
@@ -278,11 +346,12 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
     worst_microbatch = sum(sorted(lengths, reverse=True)[: t["per_device_batch_size"]])
     targets = list(lora["target_modules"])
     dropout = lora["dropout"] > 0
+    attention = attention or attention_in_use(cfg)
     variants = {}
     for four_bit in (False, True):
         for ckpt in (True, False):
             key = f"{'4bit' if four_bit else 'bf16'}_{'ckpt' if ckpt else 'no_ckpt'}"
-            variants[key] = memory(shape, lora["r"], targets, worst_microbatch, ckpt, four_bit, dropout)
+            variants[key] = memory(shape, lora["r"], targets, worst_microbatch, ckpt, four_bit, dropout, attention, d["packing"])
     configured_key = f"{'4bit' if cfg['model']['load_in_4bit'] else 'bf16'}_{'ckpt' if t['gradient_checkpointing'] else 'no_ckpt'}"
     configured = variants[configured_key]
     fits = {"h100_80gb": configured["total"] <= H100_MEMORY_GB * GB * USABLE_H100}
@@ -290,7 +359,11 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
         # No bitsandbytes on a Mac: judge the bf16 variant with the configured checkpointing.
         mac_need = variants[f"bf16_{'ckpt' if t['gradient_checkpointing'] else 'no_ckpt'}"]["total"]
         fits[f"mac_{mac}gb"] = mac_need <= mac * GB * USABLE_MAC
-    fpt = flops_per_token(shape, mean_len, t["gradient_checkpointing"])
+    fpt = flops_per_token(shape, mean_len, t["gradient_checkpointing"], attention, t["per_device_batch_size"] * mean_len)
+    per_layer = activation_bytes_per_token(shape, dropout, attention, targets)
+    settings = h100_settings(shape, cfg, lengths, attention) if cfg["profile"] == "h100" else []
+    # Without flash-attn the pod trains with sdpa, still padding-free: its choice, for the report.
+    fallback = h100_settings(shape, cfg, lengths, "sdpa") if cfg["profile"] == "h100" and attention != "sdpa" else []
     h100_tps = h100_tokens_per_s or throughput(H100_PEAK_FLOPS, mfu_h100, fpt)
     m4_tps = m4_tokens_per_s or throughput(M4_PEAK_FLOPS[m4_chip], mfu_m4, fpt)
     m4_source = "measured (--m4-tokens-per-s)" if m4_tokens_per_s else f"assumed MFU {mfu_m4:.0%} of {M4_PEAK_FLOPS[m4_chip] / 1e12:g} TFLOP/s ({m4_chip})"
@@ -309,6 +382,11 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
         "max_tokens": max(lengths), "truncated": sum(1 for x in lengths if x >= d["max_seq_length"]),
         "epochs": t["epochs"], "total_tokens": total_tokens, "worst_microbatch_tokens": worst_microbatch, **st,
         "memory": {k: {p: _gb(v) for p, v in parts.items()} for k, parts in variants.items()},
+        "attention": attention, "activation_bytes_per_token_layer": per_layer["bytes"], "activation_parts": per_layer["parts"],
+        "activation_formula": per_layer["formula"], "layers": shape.layers, "h100_settings": settings,
+        "h100_choice": next(({k: r[k] for k in ("batch", "accumulation", "gradient_checkpointing")} for r in settings if r.get("chosen")), None),
+        "h100_choice_sdpa": next(({k: r[k] for k in ("batch", "accumulation", "gradient_checkpointing", "relative_time")}
+                                  for r in fallback if r.get("chosen")), None),
         "memory_variant": configured_key, "memory_gb": _gb(configured["total"]), "fits": fits,
         "flops_per_token": fpt, "total_flops": fpt * total_tokens,
         "h100_tokens_per_s": round(h100_tps), "h100_throughput_source": "measured (--h100-tokens-per-s)" if h100_tokens_per_s else f"assumed MFU {mfu_h100:.0%} of {H100_PEAK_FLOPS / 1e12:.0f} TFLOP/s",
@@ -330,11 +408,16 @@ def report(p: dict, cfg: dict, data: Path) -> None:
     print(f"  total steps          {p['total_steps']:,} = {p['steps_per_epoch']:,} x {p['epochs']} epochs{cap}; {p['total_tokens']:,} tokens trained")
     print(f"  parameters           {p['params']:,} base; LoRA {p['lora_params']:,} = layers x sum over targets of r x (in + out)")
     print(f"  largest micro-batch  {p['worst_microbatch_tokens']:,} tokens (the {t['per_device_batch_size']} longest conversations together)")
-    print("  memory (GB)          weights + LoRA/grad/AdamW (16 B/param) + activations + fp32 logits = total")
+    per_layer, layers = p["activation_bytes_per_token_layer"], p["layers"]
+    parts = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in p["activation_parts"].items() if v)
+    print(f"  activations          {per_layer:,} B per token and layer with {p['attention']} = {p['activation_formula']} ({parts})")
+    print(f"                       without checkpointing {per_layer * layers / 1e6:.2f} MB per token (x {layers} layers); with it "
+          f"{(layers * cfg_hidden(p) * ACT_BYTES + per_layer) / 1e6:.2f} MB ({layers} layer inputs x 2 B x hidden + one layer recomputed)")
+    print("  memory (GB)          weights + LoRA/grad/AdamW (16 B/param) + activations + packed mask + fp32 logits = total")
     for key, parts in p["memory"].items():
         mark = "  <- configured" if key == p["memory_variant"] else ""
         print(f"    {key:<14} {parts['weights']:>7.2f} + {parts['lora_and_optimizer']:>5.2f} + {parts['activations']:>7.2f} + "
-              f"{parts['logits']:>5.2f} = {parts['total']:>7.2f}{mark}")
+              f"{parts['mask']:>5.2f} + {parts['logits']:>5.2f} = {parts['total']:>7.2f}{mark}")
     fit_line = ", ".join(f"{k.replace('_', ' ')} {'yes' if v else 'NO'}" for k, v in p["fits"].items())
     print(f"  fits (usable {USABLE_H100:.0%} of an H100, {USABLE_MAC:.0%} of a Mac; Macs bf16 only) {fit_line}")
     print(f"  FLOPs per token      {p['flops_per_token']:.3e} = {'3' if t['gradient_checkpointing'] else '2'} passes x (2 x params + attention)"
@@ -344,6 +427,8 @@ def report(p: dict, cfg: dict, data: Path) -> None:
     print(f"  H100 time, cost      {p['hours_h100']} h = {p['total_tokens']:,} tokens / ({p['h100_tokens_per_s']:,} x {p['gpus']}) / 3600; "
           f"${p['cost_usd_h100']} at ${p['h100_usd_per_hour']}/GPU-hour (assumed price)")
     print(f"  M4 time              {p['hours_m4']} h = {p['total_tokens']:,} / {p['m4_tokens_per_s']} / 3600")
+    if p["h100_settings"]:
+        report_h100_settings(p, t)
     if p["mlx"]:
         m, c = p["mlx"], MLX_CITED
         print(f"  MLX throughput       {c['tokens_per_s']:g} tok/s x 2.25 N ({c['lora_layers']}/{c['layers']} layers backpropagated) = "
@@ -360,6 +445,42 @@ def report(p: dict, cfg: dict, data: Path) -> None:
             ui.warning(f"[{TAG}] The configured run needs {p['memory_gb']} GB: more than an 80 GB H100 (turn on gradient checkpointing or lower per_device_batch_size)")
     ui.success(f"[{TAG}] Estimates, not measurements: replace the throughput assumptions with `make bench` numbers "
                "(--h100-tokens-per-s, --m4-tokens-per-s) when you have them.")
+
+
+def cfg_hidden(p: dict) -> int:
+    return MISTRAL_7B.hidden if p["model"] == MISTRAL_7B.name else round((p["activation_parts"]["rmsnorm_fp32_inputs"]) / 8)
+
+
+def report_h100_settings(p: dict, t: dict) -> None:
+    """The H100 settings with the same effective batch: memory of the largest micro-batch, fit, time; the choice and why."""
+    budget = H100_MEMORY_GB * USABLE_H100 * (1 - H100_MARGIN)
+    print(f"  H100 settings        same effective batch; fits = at most {budget:.1f} GB ({USABLE_H100:.0%} of 80 GB less a "
+          f"{H100_MARGIN:.0%} margin); time relative to the fastest that fits")
+    for r in p["h100_settings"]:
+        mark = "  <- chosen" if r.get("chosen") else ""
+        configured = (r["batch"] == t["per_device_batch_size"] and r["gradient_checkpointing"] == t["gradient_checkpointing"])
+        print(f"    batch {r['batch']:>2} x accumulation {r['accumulation']:>2}, checkpointing {'on ' if r['gradient_checkpointing'] else 'off'}: "
+              f"largest micro-batch {r['worst_microbatch_tokens']:>6,} tokens, {r['memory_gb']:>7.2f} GB, "
+              f"{'fits' if r['fits'] else 'too big'}, time x{r.get('relative_time', float('nan')):.2f}"
+              f"{mark}{'  (configured)' if configured else ''}")
+    best = next((r for r in p["h100_settings"] if r.get("chosen")), None)
+    if best is None:
+        ui.warning(f"[{TAG}] No setting fits an 80 GB H100: lower data.max_seq_length or use model.load_in_4bit")
+        return
+    why = ("no activation recomputation: 2 instead of 3 forward-equivalents per token" if not best["gradient_checkpointing"]
+           else "only recomputing activations fits")
+    print(f"  H100 choice          batch {best['batch']} x accumulation {best['accumulation']}, gradient checkpointing "
+          f"{'on' if best['gradient_checkpointing'] else 'off'}: the fewest FLOPs per token that fit ({why}; {p['attention']})")
+    sdpa = p.get("h100_choice_sdpa")
+    if sdpa:
+        print(f"  without flash-attn   sdpa, still padding-free: batch {sdpa['batch']} x accumulation {sdpa['accumulation']}, "
+              f"checkpointing {'on' if sdpa['gradient_checkpointing'] else 'off'} would be chosen (the packed mask makes sdpa "
+              "compute the whole micro-batch row, so its attention grows with conversations per micro-batch)")
+    print("  confirm on a GPU     python -m tasks.train.bench --config configs/training_config_h100.yaml (tokens/s, peak memory); "
+          "the memory above is an estimate")
+    if best["batch"] != t["per_device_batch_size"] or best["gradient_checkpointing"] != t["gradient_checkpointing"]:
+        ui.warning(f"[{TAG}] The config uses batch {t['per_device_batch_size']} x {t['gradient_accumulation_steps']}, checkpointing "
+                   f"{'on' if t['gradient_checkpointing'] else 'off'}; the plan's choice above is faster or fits better")
 
 
 def data_path(cfg: dict, override: str | None) -> Path:
@@ -384,8 +505,8 @@ def run(config: str, data: str | None = None, limit: int | None = None, **kwargs
     p = plan(cfg, lengths, **kwargs)
     report(p, cfg, path)
     keys = ("tokens_per_epoch", "total_steps", "memory_gb", "hours_h100", "hours_m4", "cost_usd_h100", "conversations",
-            "steps_per_epoch", "total_tokens", "h100_tokens_per_s", "m4_tokens_per_s", "fits", "memory_variant",
-            "m4_throughput_source", "mlx")
+            "steps_per_epoch", "total_tokens", "h100_tokens_per_s", "m4_tokens_per_s", "fits", "memory_variant", "attention",
+            "h100_choice", "m4_throughput_source", "mlx")
     print(json.dumps({k: p[k] for k in keys}), flush=True)
 
 
@@ -399,6 +520,8 @@ def main(argv=None) -> int:
     parser.add_argument("--mfu-h100", type=float, default=DEFAULT_MFU_H100, help="assumed model FLOPs utilisation on an H100")
     parser.add_argument("--mfu-m4", type=float, default=DEFAULT_MFU_M4, help="assumed model FLOPs utilisation on an M4 GPU")
     parser.add_argument("--m4-chip", default=DEFAULT_M4_CHIP, help="m4, m4-pro or m4-max: which GPU peak to assume")
+    parser.add_argument("--attention", choices=("flash_attention_2", "sdpa", "eager"), default=None,
+                        help="attention to plan for (default: the config's, auto = flash-attn on the H100, sdpa elsewhere)")
     parser.add_argument("--h100-tokens-per-s", type=float, default=None, help="measured training tokens/s per H100 (make bench); overrides the MFU assumption")
     parser.add_argument("--m4-tokens-per-s", type=float, default=None, help="measured training tokens/s on the Mac (make bench); overrides the MFU assumption")
     args = parser.parse_args(argv)
@@ -406,7 +529,7 @@ def main(argv=None) -> int:
         parser.error("--gpus must be at least 1")
     return ui.main_guard(run, args.config, args.data, args.limit, gpus=args.gpus, h100_usd_per_hour=args.h100_usd_per_hour,
                          mfu_h100=args.mfu_h100, mfu_m4=args.mfu_m4, m4_chip=args.m4_chip,
-                         h100_tokens_per_s=args.h100_tokens_per_s, m4_tokens_per_s=args.m4_tokens_per_s)
+                         h100_tokens_per_s=args.h100_tokens_per_s, m4_tokens_per_s=args.m4_tokens_per_s, attention=args.attention)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,9 @@ def choose_device(cfg: dict) -> DeviceChoice:
     warnings = []
     if profile == "h100":
         if not _cuda_available():
-            raise ui.Fail("profile h100: no CUDA GPU is visible to torch (check `nvidia-smi`; on a CPU use configs/training_config_cpu.yaml)")
+            raise ui.Fail("profile h100: no CUDA GPU is visible to torch (run `nvidia-smi`: a host driver older than 550.54.14 cannot run "
+                          "this torch's CUDA 12.8 and no setup can change it, deploy a pod with RunPod's CUDA filter at 12.4+; "
+                          "on a CPU use configs/training_config_cpu.yaml)")
         device, dtype = "cuda", "bf16" if model["dtype"] == "auto" else model["dtype"]
         why = "bf16 on CUDA: native tensor-core type, no loss scaling" if model["dtype"] == "auto" else f"{dtype} as configured"
         attn = model["attn_implementation"]
@@ -104,11 +106,14 @@ def choose_device(cfg: dict) -> DeviceChoice:
                 attn = "flash_attention_2"
             else:
                 attn = "sdpa"
-                warnings.append("flash-attn is not installed: attention falls back to sdpa (slower; `make setup-h100` installs it)")
-        padding_free = packing and attn == "flash_attention_2"
+                warnings.append("flash-attn is not installed: attention falls back to sdpa, still padding-free "
+                                "(a slower attention kernel; `make setup-h100` installs flash-attn's prebuilt wheel)")
+        # sdpa and eager keep packed conversations apart through the block-diagonal mask transformers
+        # builds from the restarting position ids (use_cache is off in training; DESIGN.md section 7:
+        # packed and separate forward passes agree to 3e-7), so packing stays on without flash-attn:
+        # padded batches would spend about 31% of the processed tokens on padding.
+        padding_free = packing and attn in ("flash_attention_2", "sdpa", "eager")
         if packing and not padding_free:
-            # Without flash-attn's varlen kernels sequences in one row would attend to each other
-            # (TRL warns of cross-sample contamination), so batches are padded instead.
             warnings.append(f"padding-free batching is off with {attn} on CUDA: batches are padded to their longest conversation")
     elif profile == "m4":
         if not _mps_available():
@@ -248,6 +253,11 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
     kwargs = {"dtype": dtypes[choice.dtype], "attn_implementation": choice.attn_implementation}
     if cfg["model"].get("cache_dir"):
         kwargs["cache_dir"] = cfg["model"]["cache_dir"]
+        from tasks.train import model_cache
+
+        # setup-h100's completeness marker holds: load from the volume, with no Hub request (no token needed after a restart).
+        if not model_cache.is_local(base) and model_cache.model_state(base, cfg["model"]["cache_dir"])[0]:
+            kwargs["local_files_only"] = True
     if cfg["model"]["load_in_4bit"]:
         from transformers import BitsAndBytesConfig
 
@@ -259,7 +269,7 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
     try:
         model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     except OSError as exc:
-        raise ui.Fail(f"model.base {base!r}: cannot load it ({str(exc).splitlines()[0]}); check the id or folder, `huggingface-cli login` for gated models, and the network") from exc
+        raise ui.Fail(f"model.base {base!r}: cannot load it ({str(exc).splitlines()[0]}); check the id or folder, `hf auth login` or HF_TOKEN for gated models (on a pod `make setup-h100` downloads it), and the network") from exc
     # The cache is for generation. Without it transformers also reads packed sequences from the
     # position ids (with a cache it silently lets packed conversations attend to each other).
     model.config.use_cache = False

@@ -3,13 +3,13 @@
 import subprocess
 import sys
 
-from tests.helpers_setup import FakeMachine
+from tests.helpers_setup import FakeHub, FakeMachine
 
 from tasks.setup import probes
 
 
-def _doctor(machine, env, cwd=probes.ROOT):
-    return subprocess.run([sys.executable, "-m", "tasks.setup.doctor", "--env", env], cwd=cwd, env=machine.environ(),
+def _doctor(machine, env, cwd=probes.ROOT, **extra):
+    return subprocess.run([sys.executable, "-m", "tasks.setup.doctor", "--env", env], cwd=cwd, env=machine.environ(**extra),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
 
 
@@ -20,12 +20,19 @@ def _lines(proc):
 def test_doctor_h100_on_a_good_pod_with_the_env(tmp_path):
     machine = FakeMachine(tmp_path).pod()
     machine.conda_env_exists()
-    proc = _doctor(machine, "h100")
+    hub = FakeHub()
+    try:
+        proc = _doctor(machine, "h100", HF_ENDPOINT=hub.url, HF_TOKEN="hf_test_valid")
+    finally:
+        hub.close()
     lines = _lines(proc)
-    for want in ("✅ GPU: 1 x NVIDIA H100 80GB HBM3, 81559 MiB", "✅ CUDA toolkit: nvcc 13.0", "✅ Conda env:",
-                 "✅ torch CUDA: torch 2.13.0 (CUDA 13.0) on NVIDIA H100 80GB HBM3", "✅ Config: configs/training_config_h100.yaml: valid",
-                 "⚠️ W&B: no key"):
+    for want in ("✅ GPU: 1 x NVIDIA H100 80GB HBM3, 81559 MiB", "✅ CUDA toolkit: nvcc 13.0 (not needed", "✅ Conda env:",
+                 "✅ torch CUDA: torch 2.8.0 (CUDA 12.8) on NVIDIA H100 80GB HBM3", "✅ Config: configs/training_config_h100.yaml: valid",
+                 "✅ HF access: mistralai/Mistral-7B-Instruct-v0.2: licence accepted, token from HF_TOKEN (not shown)",
+                 "❌ Base model: mistralai/Mistral-7B-Instruct-v0.2: not downloaded to /workspace/hf-cache", "⚠️ W&B: no key"):
         assert any(line.startswith(want) for line in lines), want
+    assert hub.requests == [("/api/models/mistralai/Mistral-7B-Instruct-v0.2/auth-check", True)]
+    assert "hf_test_valid" not in proc.stdout + proc.stderr
     # Only probes ran: nothing was created, updated or installed.
     assert not any(word in c for c in machine.calls() for word in ("create", "update", "remove", "pip install"))
 
@@ -35,9 +42,9 @@ def test_doctor_goes_on_after_failures_and_exits_1(tmp_path):
     proc = _doctor(machine, "h100")
     assert proc.returncode == 1
     err = proc.stderr
-    assert "❌ CUDA toolkit: nvcc 11.8 is older than 12.1 (fix:" in err
     assert "❌ GPU: 1 x NVIDIA A100-SXM4-40GB, 40960 MiB" in err
-    assert "❌ Storage: 3.2 GB free on / (needs 50 GB) (fix:" in err
+    assert "❌ Storage: 3.2 GB free on /; needs 29.7 GB = Miniforge 0.6 + conda env 10 + base model 14.5 + checkpoints 2.58 + reserve 2 (fix:" in err
+    assert "❌ HF access: the Hugging Face Hub is unreachable" in err
     assert "❌ Conda env: conda not found" in err
     assert "✅ tmux: tmux 3.3a" in proc.stdout  # checks after the failures still ran
     assert "failed" in err.splitlines()[-1] and "[DOCTOR]" in err.splitlines()[-1]

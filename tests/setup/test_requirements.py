@@ -77,19 +77,33 @@ def test_the_pod_pip_section_resolves_for_linux_x86_64(tmp_path):
     resolved = _compile(_remote_pip(tmp_path), "x86_64-manylinux_2_28")
     pins = probes.read_pins(REMOTE)
     assert resolved == pins, "environment-remote.yml's pip list is not the set it resolves to: " + str(set(resolved.items()) ^ set(pins.items()))
-    for name in (*TRAINING, "bitsandbytes"):
+    for name in (*TRAINING, "bitsandbytes", "gguf", "einops"):
         assert name in pins, f"environment-remote.yml lacks {name}"
-    # setup_h100 checks the driver against the CUDA that this torch is built with.
-    runtime = resolved["nvidia-cuda-runtime"]
-    assert runtime.split(".")[0] == h100.TORCH_CUDA.split(".")[0], (runtime, h100.TORCH_CUDA)
+    # setup-h100 checks the driver against the CUDA this torch is built with: the resolved CUDA runtime wheel
+    # (nvidia-cuda-runtime-cu12 for a CUDA 12 build, nvidia-cuda-runtime for CUDA 13) must be that CUDA.
+    assert resolved["torch"] == h100.TORCH_VERSION
+    runtime = next(v for n, v in resolved.items() if n.startswith("nvidia-cuda-runtime"))
+    assert ".".join(runtime.split(".")[:2]) == h100.TORCH_CUDA, (runtime, h100.TORCH_CUDA)
+    # The driver rule: a CUDA 12 build and a minimum driver of the CUDA 12 line (550.54.14 is CUDA 12.4's).
+    assert h100.TORCH_CUDA.startswith("12.") and probes.at_least(h100.MIN_DRIVER, "525.60.13")
+    assert not probes.at_least(h100.MIN_DRIVER, "580.65.06")  # no CUDA 13 driver demanded
+
+
+def _torch_family(name: str) -> bool:
+    """torch and what its CUDA build brings: the pod's CUDA 12 torch differs from CI's CPU/CUDA 13 torch in these only."""
+    return name in ("torch", "triton") or name.startswith(("nvidia-", "cuda-"))
 
 
 def test_the_three_pinned_sets_agree_and_name_the_required_versions():
     ci, local, remote = probes.read_pins(CI), probes.read_pins(LOCAL), probes.read_pins(REMOTE)
-    for name, version in {"torch": "2.13.0", "transformers": "5.24.0", "peft": "0.21.2", "trl": "1.16.0", "accelerate": "1.15.0"}.items():
+    for name, version in {"transformers": "5.24.0", "peft": "0.21.2", "trl": "1.16.0", "accelerate": "1.15.0", "gguf": "0.19.0"}.items():
         assert local[name] == remote[name] == ci[name] == version
+    # torch: CI and the Mac run 2.13.0; the pod runs h100.TORCH_VERSION, a CUDA 12 build its drivers can run
+    # (transformers 5.24 needs torch >= 2.6).
+    assert local["torch"] == ci["torch"] == "2.13.0"
+    assert remote["torch"] == h100.TORCH_VERSION and probes.at_least(remote["torch"], "2.6")
     for other, label in ((local, "requirements-local.txt"), (remote, "environment-remote.yml")):
-        differ = {n: (v, ci[n]) for n, v in other.items() if n in ci and ci[n] != v}
+        differ = {n: (v, ci[n]) for n, v in other.items() if n in ci and ci[n] != v and not _torch_family(n)}
         assert not differ, f"{label} disagrees with requirements-ci.txt: {differ}"
     spec = yaml.safe_load(REMOTE.read_text())
     assert spec["name"] == "weatherman-lora" and "python=3.11" in spec["dependencies"]

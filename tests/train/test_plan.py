@@ -48,13 +48,19 @@ def test_memory_by_hand_7b_bf16_checkpointing_1000_tokens():
     m = plan.memory(plan.MISTRAL_7B, 16, SEVEN, 1000, gradient_checkpointing=True, load_in_4bit=False, lora_dropout=True)
     assert m["weights"] == 7_241_732_096 * 2
     assert m["lora_and_optimizer"] == 41_943_040 * 16
-    # per layer per token: 7h + 3kv + 4i + 6h + i = 28672 + 3072 + 57344 + 24576 + 14336 = 128000 elements, 2 bytes each
-    assert plan.activation_bytes_per_token(plan.MISTRAL_7B, True)["bytes"] == 256_000
-    assert m["activations"] == 1000 * (32 * 4096 * 2 + 256_000)
-    assert m["logits"] == 1000 * 32000 * 10
-    assert m["total"] == 15_992_696_832
+    # per layer per token, bytes: RMSNorm fp32 inputs 2 x 4h = 32768; adapter fp32 inputs 4 x (6h + i) = 155648;
+    # dropout masks 6h + i = 38912; q k v out 2(2h + 2kv) = 20480; softmax statistics 4 x 32 = 128; MLP 2 x 3i = 86016
+    per_layer = 32768 + 155648 + 38912 + 20480 + 128 + 86016
+    assert plan.activation_bytes_per_token(plan.MISTRAL_7B, True)["bytes"] == per_layer == 333_952
+    assert plan.activation_bytes_per_token(plan.MISTRAL_7B, False)["bytes"] == 333_952 - 38912
+    assert m["activations"] == 1000 * (32 * 4096 * 2 + 333_952)
+    assert m["logits"] == 1000 * 32000 * 10 and m["mask"] == 0  # flash-attn's varlen kernel needs no mask
+    assert m["total"] == 7_241_732_096 * 2 + 41_943_040 * 16 + 1000 * (32 * 4096 * 2 + 333_952) + 1000 * 32000 * 10
     no_ckpt = plan.memory(plan.MISTRAL_7B, 16, SEVEN, 1000, gradient_checkpointing=False, load_in_4bit=False, lora_dropout=True)
-    assert no_ckpt["activations"] == 1000 * 32 * 256_000
+    assert no_ckpt["activations"] == 1000 * 32 * 333_952  # 10.7 MB per token
+    sdpa = plan.memory(plan.MISTRAL_7B, 16, SEVEN, 1000, gradient_checkpointing=False, load_in_4bit=False, lora_dropout=True,
+                       attention="sdpa")
+    assert sdpa["mask"] == 1000 ** 2 and sdpa["total"] == no_ckpt["total"] + 1000 ** 2  # the packed row's boolean mask
     four = plan.memory(plan.MISTRAL_7B, 16, SEVEN, 1000, gradient_checkpointing=True, load_in_4bit=True, lora_dropout=True)
     linear = 7_241_732_096 - (2 * 32000 * 4096 + 32 * 2 * 4096 + 4096)
     assert four["weights"] == pytest.approx(linear * (4 + 8 / 64 + 32 / 16384) / 8 + (7_241_732_096 - linear) * 2)
@@ -68,8 +74,8 @@ def _cfg(**training):
 
 
 def test_time_and_cost_by_hand_match_design_section_6():
-    # DESIGN.md section 6: 14,400 conversations of ~500 tokens, 3 epochs = 21.6 M tokens.
-    p = plan.plan(_cfg(), [500] * 14400)
+    # DESIGN.md section 6: 14,400 conversations of ~500 tokens, 3 epochs = 21.6 M tokens; with checkpointing, batch 8 x 2.
+    p = plan.plan(_cfg(gradient_checkpointing=True, per_device_batch_size=8, gradient_accumulation_steps=2), [500] * 14400)
     assert p["tokens_per_epoch"] == 7_200_000 and p["total_tokens"] == 21_600_000 and p["total_steps"] == 2700
     fpt = 3 * (2 * 7_241_732_096 + 4 * 32 * 4096 * 250)
     assert p["flops_per_token"] == fpt == 43_843_608_576
@@ -77,22 +83,56 @@ def test_time_and_cost_by_hand_match_design_section_6():
     assert p["hours_h100"] == round(21_600_000 / tps / 3600, 3) == 0.76
     assert p["cost_usd_h100"] == round(21_600_000 / tps / 3600 * 2.69, 2)
     # At 100% of peak the same run takes DESIGN's 16 minutes (attention adds under 1%).
-    at_peak = plan.plan(_cfg(), [500] * 14400, mfu_h100=1.0)
+    at_peak = plan.plan(_cfg(gradient_checkpointing=True), [500] * 14400, mfu_h100=1.0)
     assert at_peak["hours_h100"] * 60 == pytest.approx(16, abs=0.5)
     # A measured throughput replaces the assumption; 8 GPUs cut the hours, not the GPU-hours.
-    measured = plan.plan(_cfg(), [500] * 14400, h100_tokens_per_s=6000.0)
+    measured = plan.plan(_cfg(per_device_batch_size=8, gradient_accumulation_steps=2), [500] * 14400, h100_tokens_per_s=6000.0)
     assert measured["hours_h100"] == round(21_600_000 / 6000 / 3600, 3) == 1.0
-    eight = plan.plan(_cfg(), [500] * 14400, h100_tokens_per_s=6000.0, gpus=8)
+    eight = plan.plan(_cfg(per_device_batch_size=8, gradient_accumulation_steps=2), [500] * 14400, h100_tokens_per_s=6000.0, gpus=8)
     assert eight["hours_h100"] == pytest.approx(1.0 / 8, abs=0.01)
     assert eight["cost_usd_h100"] == pytest.approx(measured["cost_usd_h100"], rel=0.01)
 
 
 def test_fits_follow_the_memory_total():
-    p = plan.plan(_cfg(), [500] * 14400)  # batch 8 x 500 tokens, checkpointing: about 19 GB
+    p = plan.plan(_cfg(), [500] * 14400)  # batch 1 x 500 tokens, no checkpointing: 15.2 + 5.3 + 0.2, about 21 GB
     assert p["fits"]["h100_80gb"] and not p["fits"]["mac_16gb"] and p["fits"]["mac_32gb"]
     big = plan.plan(_cfg(gradient_checkpointing=False, per_device_batch_size=16), [4096] * 64)
     assert big["memory_gb"] > 80 and not big["fits"]["h100_80gb"]
     assert math.isclose(big["memory_gb"], big["memory"]["bf16_no_ckpt"]["total"])
+
+
+def test_sdpa_with_the_packed_mask_computes_the_whole_row():
+    flash = plan.flops_per_token(plan.MISTRAL_7B, 1000, False, "flash_attention_2", 8000)
+    sdpa = plan.flops_per_token(plan.MISTRAL_7B, 1000, False, "sdpa", 8000)
+    assert flash == 2 * (2 * 7_241_732_096 + 4 * 32 * 4096 * 500)  # causal, within its own conversation
+    assert sdpa == 2 * (2 * 7_241_732_096 + 4 * 32 * 4096 * 8000)  # every pair of the packed row, then masked
+
+
+# The generated set: mean 1,073 tokens, longest 2,534 (make data's report); two of the longest in one micro-batch is the worst case.
+REAL_LIKE = [2534, 2530] + [1073] * 14398
+
+
+def test_the_h100_choice_is_the_fastest_setting_that_fits_with_the_margin():
+    p = plan.plan(_cfg(), REAL_LIKE)
+    rows = {(r["batch"], r["gradient_checkpointing"]): r for r in p["h100_settings"]}
+    # batch 2 without checkpointing: 5,064 tokens x (32 x 333,952 + 320,000) B + 15.15 GB = 70.9 GB > 68.4 GB (95% of 80 less 10%)
+    assert rows[(2, False)]["memory_gb"] == pytest.approx(70.9, abs=0.1) and not rows[(2, False)]["fits"]
+    assert rows[(1, False)]["fits"] and rows[(1, False)]["memory_gb"] == pytest.approx(43.0, abs=0.1)
+    assert p["h100_choice"] == {"batch": 1, "accumulation": 16, "gradient_checkpointing": False}
+    assert rows[(8, True)]["relative_time"] == 1.5  # checkpointing: 3 instead of 2 passes
+    # Full 4,096-token conversations still fit without checkpointing (15.15 + 4096 x 11.0 MB = 60.2 GB) ...
+    long = plan.plan(_cfg(), [4096] * 16)
+    assert long["h100_choice"] == {"batch": 1, "accumulation": 16, "gradient_checkpointing": False}
+    # ... but eager attention keeps 2 x heads x 4096 B more per token and layer (94.6 GB): only recomputation fits.
+    eager = plan.plan(_cfg(), [4096] * 16, attention="eager")
+    assert eager["h100_choice"] == {"batch": 1, "accumulation": 16, "gradient_checkpointing": True}
+
+
+def test_the_h100_profile_uses_the_plans_choice():
+    t = load_config(H100_CONFIG)["training"]
+    choice = plan.plan(_cfg(), REAL_LIKE)["h100_choice"]
+    assert (t["per_device_batch_size"], t["gradient_accumulation_steps"], t["gradient_checkpointing"]) == (
+        choice["batch"], choice["accumulation"], choice["gradient_checkpointing"])
 
 
 def _run(*args):

@@ -35,14 +35,14 @@ def test_cpu_is_fp32_sdpa_padding_free(cpu_cfg):
     assert c.reason.startswith("cpu/fp32: fp32 on CPU")
 
 
-def test_cuda_without_flash_attn_falls_back_to_sdpa_and_pads(cpu_cfg, monkeypatch):
+def test_cuda_without_flash_attn_falls_back_to_sdpa_and_stays_padding_free(cpu_cfg, monkeypatch):
     monkeypatch.setattr(train, "_cuda_available", lambda: True)
     monkeypatch.setattr(train, "_flash_attn_importable", lambda: False)
     c = train.choose_device(_profile(cpu_cfg, "h100", attn_implementation="auto"))
-    assert (c.device, c.dtype, c.attn_implementation, c.padding_free) == ("cuda", "bf16", "sdpa", False)
-    assert any("flash-attn is not installed" in w for w in c.warnings)
-    assert any("padding-free batching is off" in w for w in c.warnings)
-    assert isinstance(train.make_collator(c, type("T", (), {"pad_token_id": 0})()), train.PaddingCollator)
+    assert (c.device, c.dtype, c.attn_implementation, c.padding_free) == ("cuda", "bf16", "sdpa", True)
+    assert any("flash-attn is not installed" in w and "still padding-free" in w for w in c.warnings)
+    assert not any("padding-free batching is off" in w for w in c.warnings)
+    assert not isinstance(train.make_collator(c, type("T", (), {"pad_token_id": 0})()), train.PaddingCollator)
     # asked for flash-attn explicitly: still no crash, the same fallback
     c = train.choose_device(_profile(cpu_cfg, "h100", attn_implementation="flash_attention_2"))
     assert c.attn_implementation == "sdpa"

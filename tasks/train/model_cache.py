@@ -1,0 +1,81 @@
+"""The base model in huggingface_hub's cache, and the completeness marker that says every file is there.
+
+Not run directly. `tasks.setup.hf_auth` downloads the model and writes the marker last;
+`tasks.train.train` loads with local_files_only once the marker holds (no Hub request, no
+token, never a half download); the pre-flight and `make doctor` read it. Standard library
+only: the setup's system python3 reads it before any environment exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tasks import ui
+
+MARKER = "weatherman-complete.json"
+
+
+def repo_folder(cache_dir: Path, repo: str) -> Path:
+    """huggingface_hub's cache layout: <cache_dir>/models--<org>--<name>."""
+    return Path(cache_dir) / ("models--" + repo.replace("/", "--"))
+
+
+def marker_path(cache_dir: Path, repo: str) -> Path:
+    return repo_folder(cache_dir, repo) / MARKER
+
+
+def is_local(base: str) -> bool:
+    return Path(base).is_dir()
+
+
+def model_state(base: str, cache_dir: str | os.PathLike | None) -> tuple[bool, str]:
+    """(complete, what was found): every file the marker lists, at its recorded size; or a local folder with weights."""
+    if is_local(base):
+        folder = Path(base)
+        weights = list(folder.glob("*.safetensors")) + list(folder.glob("*.bin")) + list(folder.glob("*.gguf"))
+        if (folder / "config.json").is_file() and weights:
+            return True, f"local folder {folder} ({len(weights)} weight file(s))"
+        return False, f"local folder {folder} has no config.json and weight files"
+    if not cache_dir:
+        return False, "model.cache_dir is not set, so the model would go to the container disk"
+    marker = marker_path(Path(cache_dir), base)
+    if not marker.is_file():
+        partial = repo_folder(Path(cache_dir), base)
+        if partial.is_dir():
+            return False, f"{base}: download not finished in {cache_dir} (no completeness marker)"
+        return False, f"{base}: not downloaded to {cache_dir}"
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        snapshot = Path(info["snapshot"])
+        files = info["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False, f"{marker}: unreadable completeness marker"
+    for name, size in files.items():
+        path = snapshot / name
+        try:
+            real = path.stat().st_size
+        except OSError:
+            return False, f"{base}: {name} is missing from {snapshot}"
+        if real != size:
+            return False, f"{base}: {name} is {real} bytes, {size} expected"
+    total = sum(files.values()) / 1e9
+    return True, f"{base}: complete in {cache_dir} ({len(files)} files, {total:.1f} GB, revision {info.get('revision', '?')[:12]})"
+
+
+def write_marker(cache_dir: Path, repo: str, snapshot: Path) -> Path:
+    """Record every file of a finished snapshot with its size; refused when a shard the index names is missing."""
+    files = {}
+    for path in sorted(snapshot.rglob("*")):
+        if path.is_file():
+            files[str(path.relative_to(snapshot))] = path.stat().st_size
+    index = snapshot / "model.safetensors.index.json"
+    if index.is_file():
+        shards = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
+        missing = sorted(shards - set(files))
+        if missing:
+            raise ui.Fail(f"{snapshot}: the download lacks {', '.join(missing)} (rerun make setup-h100; it resumes)")
+    marker = marker_path(cache_dir, repo)
+    ui.write_json_atomic(marker, {"repo": repo, "revision": snapshot.name, "snapshot": str(snapshot), "files": files})
+    return marker
