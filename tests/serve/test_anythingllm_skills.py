@@ -56,7 +56,10 @@ def test_one_skill_per_trained_tool_with_its_name_and_parameters():
         assert list(params) == list(props)
         for key, spec in props.items():
             # AnythingLLM's manifest allows string, number and boolean: integer days travel as number, checked in handler.js.
-            assert params[key] == {"type": "number" if spec["type"] in ("number", "integer") else spec["type"], "description": spec["description"]}
+            want = {"type": "number" if spec["type"] in ("number", "integer") else spec["type"]}
+            if "description" in spec:  # the trained block carries a parameter description only where tools.json has one
+                want["description"] = spec["description"]
+            assert params[key] == want
         handler = (SKILLS / f["name"] / "handler.js").read_text(encoding="utf-8")
         assert 'require("../weatherman-lib/open-meteo.js")' in handler and f'weatherman.run("{f["name"]}", args, this)' in handler
 
