@@ -11,8 +11,10 @@ stand-in of the model in huggingface_hub's cache layout.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import tempfile
 import sys
 from pathlib import Path
 
@@ -149,6 +151,28 @@ def seed_model(cache_dir: Path, repo: str = HF_REPO, complete: bool = True) -> P
     return snapshot
 
 
+def python_view() -> str:
+    """This venv's python seen from a folder that holds no console scripts (wandb, hf, ...).
+
+    The tasks look for CLIs beside the running python before PATH, as on a real pod, where they sit in the
+    conda env's bin/. A fake machine must see its own fakes instead, whatever this venv happens to have
+    installed: a pyvenv.cfg and the venv's lib/ beside a python link make the same environment without them.
+    """
+    view = Path(tempfile.gettempdir()) / f"weatherman-python-view-{os.getuid()}-{hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]}"
+    python = view / "bin" / "python"
+    if not python.exists():
+        staging = Path(tempfile.mkdtemp(dir=tempfile.gettempdir()))
+        (staging / "bin").mkdir()
+        shutil.copy(Path(sys.prefix) / "pyvenv.cfg", staging / "pyvenv.cfg")
+        (staging / "lib").symlink_to(Path(sys.prefix) / "lib")
+        (staging / "bin" / "python").symlink_to(sys.executable)
+        try:
+            staging.rename(view)
+        except OSError:  # another test process made it first
+            shutil.rmtree(staging)
+    return str(python)
+
+
 class FakeMachine:
     def __init__(self, tmp_path: Path):
         self.dir = tmp_path / "machine"
@@ -267,7 +291,7 @@ class FakeMachine:
                if not k.startswith(("WANDB_", "CONDA", "MAKE", "MFLAGS", "NETRC", "HF_", "HUGGING", "XDG_", "CUDA_VISIBLE"))
                and k not in ("RECREATE", "CI", "PYTHON")}
         env.update(PATH=f"{self.bin}:{self._system_path()}", HOME=str(self.home), NO_COLOR="1", FAKE_LOG=str(self.log),
-                   FAKE_DIR=str(self.dir), FAKE_BIN=str(self.bin), FAKE_CONDA_ROOT=str(self.conda_root), REAL_PYTHON=sys.executable,
+                   FAKE_DIR=str(self.dir), FAKE_BIN=str(self.bin), FAKE_CONDA_ROOT=str(self.conda_root), REAL_PYTHON=python_view(),
                    WEATHERMAN_WORKSPACE=str(self.workspace), HF_ENDPOINT="http://127.0.0.1:9", NO_PROXY="127.0.0.1,localhost")
         env.update(extra)
         return env

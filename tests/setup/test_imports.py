@@ -31,6 +31,8 @@ IMPORT_TO_DIST = {
 # Distributions that an environment file does not carry on purpose: {distribution: {env: reason}}.
 PLATFORM_ONLY = {
     "bitsandbytes": {"Mac": "CUDA-only 4-bit path (model.load_in_4bit); the Mac profile never loads it"},
+    "mlx": {"pod": "Apple Silicon training backend (training.backend: mlx, m4/cpu profiles only); the pod trains with PyTorch on CUDA"},
+    "mlx-lm": {"pod": "the MLX backend's LoRA layers and 4-bit conversion; the pod never runs the MLX backend"},
 }
 
 
@@ -66,10 +68,11 @@ def _catches_import_error(handler: ast.ExceptHandler) -> bool:
 
 
 def distribution(name: str) -> str | None:
+    # The table first: an import name can belong to several installed distributions (mlx: mlx and mlx-cpu).
+    if name in IMPORT_TO_DIST:
+        return probes.normalize_name(IMPORT_TO_DIST[name])
     installed = importlib.metadata.packages_distributions().get(name)
-    if installed:
-        return probes.normalize_name(installed[0])
-    return probes.normalize_name(IMPORT_TO_DIST[name]) if name in IMPORT_TO_DIST else None
+    return probes.normalize_name(installed[0]) if installed else None
 
 
 def test_every_import_under_tasks_is_pinned_in_every_environment_file_that_runs_it():
@@ -97,17 +100,17 @@ def test_the_scan_finds_known_imports_and_skips_guarded_ones():
 def test_a_missing_pin_names_module_file_and_environment_file(tmp_path, monkeypatch):
     pkg = tmp_path / "tasks"
     (pkg / "serve").mkdir(parents=True)
-    (pkg / "serve" / "plot.py").write_text("import os\nimport matplotlib.pyplot as plt\nfrom tasks import ui\n"
+    (pkg / "serve" / "plot.py").write_text("import os\nimport sklearn.linear_model\nfrom tasks import ui\n"
                                            "try:\n    import flash_attn\nexcept ImportError:\n    flash_attn = None\n")
     found = third_party_imports(pkg)
-    assert found == {"matplotlib": {"tasks/serve/plot.py"}}  # os is stdlib, tasks is the project, flash_attn is guarded
-    monkeypatch.setattr(sys.modules[__name__], "third_party_imports", lambda: {"matplotlib": {"tasks/serve/plot.py"}})
+    assert found == {"sklearn": {"tasks/serve/plot.py"}}  # os is stdlib, tasks is the project, flash_attn is guarded
+    monkeypatch.setattr(sys.modules[__name__], "third_party_imports", lambda: {"sklearn": {"tasks/serve/plot.py"}})
     try:
         test_every_import_under_tasks_is_pinned_in_every_environment_file_that_runs_it()
     except AssertionError as exc:
         message = str(exc)
     else:
         raise AssertionError("a missing pin was not reported")
-    assert ("import matplotlib (tasks/serve/plot.py): matplotlib is not pinned in environment-remote.yml (pod); "
+    assert ("import sklearn (tasks/serve/plot.py): scikit-learn is not pinned in environment-remote.yml (pod); "
             "pin it there, or list it in PLATFORM_ONLY with the reason") in message
     assert "requirements-local.txt (Mac)" in message and "requirements-ci.txt (CI)" in message

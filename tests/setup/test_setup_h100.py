@@ -400,6 +400,7 @@ def test_a_restarted_pod_is_ready_again_with_the_documented_steps(tmp_path):
     finally:
         hub.close()
     assert first.returncode == 0, first.stdout + first.stderr
+    assert (machine.workspace / ".netrc").is_file(), first.stdout + first.stderr
     assert (machine.workspace / ".netrc").read_text() == (machine.home / ".netrc").read_text()
     assert oct((machine.workspace / ".netrc").stat().st_mode & 0o777) == "0o600"
 
