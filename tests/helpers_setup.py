@@ -82,6 +82,11 @@ class FakeMachine:
     def remove(self, name: str) -> None:
         (self.bin / name).unlink(missing_ok=True)
 
+    def uname(self, recording: str, system: str) -> None:
+        """`uname -m` prints the recording, `uname -s` the system (what the Makefile reads to pick the profile)."""
+        self.script("uname", f'#!/bin/bash\necho "uname $*" >> "$FAKE_LOG"\n'
+                             f'if [ "$1" = "-s" ]; then echo {system}; else cat "{REC / recording}"; fi\n')
+
     def env_probe(self, recording: str) -> None:
         shutil.copy(REC / "env_probe" / recording, self.dir / "env_probe.json")
 
@@ -104,7 +109,7 @@ class FakeMachine:
             self.command("nvidia-smi", f"nvidia-smi/{gpu}.txt", rc={"no_driver": 9, "no_devices": 6}.get(gpu, 0))
         self.command("nvcc", f"nvcc/{nvcc}.txt")
         self.command("df", f"df/{df}.txt")
-        self.command("uname", "uname/linux_x86_64.txt")
+        self.uname("uname/linux_x86_64.txt", "Linux")
         self.command("tmux", "tmux/3.3a.txt")
         if conda:
             shutil.copy(REC / "conda" / "version.txt", self.dir / "conda_version.txt")
@@ -118,7 +123,7 @@ class FakeMachine:
         self.command("system_profiler", f"system_profiler/{chip}.txt")
         self.command("sysctl", f"sysctl/{memsize}.txt")
         self.command("sw_vers", f"sw_vers/{macos}.txt")
-        self.command("uname", f"uname/{uname}.txt")
+        self.uname(f"uname/{uname}.txt", "Darwin")
         self.command("df", f"df/{df}.txt")
         shutil.copy(REC / "python3" / f"{python}.txt", self.dir / "python3_version.txt")
         self.script("python3", MAC_PYTHON3)
