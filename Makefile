@@ -24,6 +24,9 @@ CONFIG ?= configs/training_config_$(ENV).yaml
 DATA ?= data/processed/train.jsonl
 GPUS ?= 1
 DETACH ?= 0
+# FORCE=1: train/resume even though the config, data or GPUs changed since the run's first start.
+FORCE ?= 0
+_FORCE := $(if $(filter 1,$(FORCE)),WEATHERMAN_FORCE_RESUME=1 ,)
 ADAPTER ?=
 
 STAMPS := .stamps
@@ -73,13 +76,13 @@ DATA_METADATA := data/synthetic/merge_metadata.json
 # never regenerates the tracked data, and a changed generator does.
 DATA_INPUTS := $(wildcard tasks/data/*.py configs/tools.json configs/chat_template.jinja tasks/train/template.py data/real/*.jsonl configs/training_config_*.yaml)
 # A missing data file reruns the check too.
-DATA_PRESENT := $(if $(filter 3,$(words $(wildcard $(DATA_FINAL) $(DATA_METADATA)))),,FORCE)
+DATA_PRESENT := $(if $(filter 3,$(words $(wildcard $(DATA_FINAL) $(DATA_METADATA)))),,_always)
 
 # ----------------------------------------------------------------------------- help
 .PHONY: help
 help: ## print every verb with one line each
 	@echo "weatherman-lora: LoRA fine-tuning of Mistral-7B-Instruct-v0.2 for weather tool calls with personality"
-	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path]"
+	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path] [FORCE=1]"
 	@echo "this machine: ENV=$(ENV) CONFIG=$(CONFIG) PY=$(PY)"
 	@echo
 	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -89,7 +92,7 @@ $(STAMPS) logs adapters data/processed:
 	@mkdir -p $@
 
 # A prerequisite that is never up to date (not .PHONY: it may stand behind a stamp).
-FORCE:
+_always:
 
 # ----------------------------------------------------------------------------- the Python env
 # The CPU env is the one `make check` uses; on a pod or a Mac the setup verb builds the env.
@@ -158,17 +161,17 @@ _TRAIN_READY := $(STAMPS)/validate-$(CONFIG_KEY).stamp $(STAMPS)/data-links.stam
 .PHONY: train
 train: $(_TRAIN_READY) $(ENV_READY) | logs adapters ## train in the foreground (CONFIG=path); DETACH=1 runs it in tmux and watches it
 ifeq ($(DETACH),1)
-	$(PY) -m tasks.run.launch --config $(CONFIG) --gpus $(GPUS)
+	$(_FORCE)$(PY) -m tasks.run.launch --config $(CONFIG) --gpus $(GPUS)
 else
-	$(PY) -m tasks.train.train --config $(CONFIG) --gpus $(GPUS)
+	$(_FORCE)$(PY) -m tasks.train.train --config $(CONFIG) --gpus $(GPUS)
 endif
 
 # eta/status: the run of CONFIG when given on the command line, else the latest run this profile started.
 _RUN_SELECT = $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),--env $(ENV))
 
 .PHONY: resume
-resume: $(ENV_READY) ## resume this machine's latest run from its newest complete checkpoint, the way it was started
-	$(PY) -m tasks.run.resume --env $(ENV)
+resume: $(ENV_READY) ## resume this machine's latest run from its newest complete checkpoint, the way it was started (FORCE=1: with changed settings)
+	$(_FORCE)$(PY) -m tasks.run.resume --env $(ENV)
 
 .PHONY: eta
 eta: $(ENV_READY) ## current step, tokens/s and estimated completion of the latest run
@@ -226,7 +229,7 @@ $(H100_READY): $(H100_ENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(H100_CONFIG)).
 _ON_POD := $(filter h100,$(DEFAULT_ENV))
 train-h100: $(if $(_ON_POD),$(ENV_READY),) ## RunPod H100: pre-flight, resume or start in tmux, watch the first minutes (GPUS=n)
 	$(if $(_ON_POD),$(PY),$(PY_CHECKS)) -m tasks.setup.h100 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml)
-	$(PY) -m tasks.run.launch --env h100 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml) --gpus $(GPUS)
+	$(_FORCE)$(PY) -m tasks.run.launch --env h100 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml) --gpus $(GPUS)
 
 # ----------------------------------------------------------------------------- Mac M4
 # The same shape as setup-h100: PYTHON (3.10+) builds .venv-local, whose python does the rest.
@@ -266,7 +269,7 @@ preflight-m4: $(if $(_ON_MAC),$(ENV_READY),) ## Apple Silicon: the check-only pa
 
 .PHONY: train-m4
 train-m4: preflight-m4 ## Apple Silicon: train in the foreground on MPS, ETA after 100 steps
-	$(PY) -m tasks.run.train_m4 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
+	$(_FORCE)$(PY) -m tasks.run.train_m4 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
 
 # ----------------------------------------------------------------------------- anywhere
 .PHONY: doctor
