@@ -269,3 +269,12 @@ def test_a_real_change_of_the_inputs_regenerates_the_data(data_project, tmp_path
     assert proc.returncode == 0, proc.stderr
     assert "The dataset is stale, regenerating it" in proc.stdout and reason in proc.stdout
     assert calls == ["-m tasks.data.generate"]
+
+
+def test_force_reaches_the_training_in_every_way_it_starts():
+    for verb, module in (("resume", "tasks.run.resume"), ("train", "tasks.train.train"), ("train-m4", "tasks.run.train_m4")):
+        dry = _make(ROOT, "-n", verb, "FORCE=1").stdout
+        assert f"WEATHERMAN_FORCE_RESUME=1 {sys.executable} -m {module}" in dry, (verb, dry)
+        assert "WEATHERMAN_FORCE_RESUME" not in _make(ROOT, "-n", verb).stdout
+    dry = _make(ROOT, "-n", "train", "DETACH=1", "FORCE=1").stdout
+    assert f"WEATHERMAN_FORCE_RESUME=1 {sys.executable} -m tasks.run.launch" in dry
