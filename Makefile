@@ -83,7 +83,7 @@ DATA_PRESENT := $(if $(filter 3,$(words $(wildcard $(DATA_FINAL) $(DATA_METADATA
 help: ## print every verb with one line each
 	@echo "weatherman-lora: LoRA fine-tuning of Mistral-7B-Instruct-v0.2 for weather tool calls with personality"
 	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path] [FORCE=1]"
-	@echo "this machine: ENV=$(ENV) CONFIG=$(CONFIG) PY=$(PY)"
+	@echo "this machine: ENV=$(ENV) CONFIG=$(CONFIG) PY=$(PY)$(if $(or $(_PY_GIVEN),$(_ENV_BUILT)),,$(if $(_ENV_SETUP), (no env yet: make $(_ENV_SETUP)), (built on first use)))"
 	@echo
 	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | \
 		sed -E 's/^([^:]+):.*## (.*)$$/\1@@\2/' | awk -F'@@' '{ printf "  %-14s %s\n", $$1, $$2 }'
