@@ -257,9 +257,19 @@ def quiet_libraries() -> None:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     # Except the Trainer's own warning that a resumed checkpoint was saved with other arguments.
-    transformers.logging.get_logger("transformers.trainer_utils").setLevel(transformers.logging.WARNING)
+    mismatch = transformers.logging.get_logger("transformers.trainer_utils")
+    mismatch.setLevel(transformers.logging.WARNING)
+    if not any(isinstance(f, _CheckpointMismatchOnly) for f in mismatch.filters):
+        mismatch.addFilter(_CheckpointMismatchOnly())
     # PEFT still calls the old name; the rename is transformers' business, not the user's.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
+
+
+class _CheckpointMismatchOnly:
+    """Lets through only the Trainer's "arguments do not match the ones in the `trainer_state.json`" warning."""
+
+    def filter(self, record) -> bool:
+        return "do not match the ones in the `trainer_state.json`" in record.getMessage()
 
 
 def resolve_base(cfg: dict) -> str:

@@ -138,7 +138,7 @@ def _big_validation(tmp_path: Path, n: int) -> Path:
 @pytest.mark.parametrize("save_steps", [4, 100], ids=["checkpoint-due-with-the-evaluation", "no-checkpoint-due"])
 def test_a_stop_during_evaluation_stops_it_and_keeps_the_step(tmp_path, save_steps):
     """SIGTERM while a long evaluation runs: it stops within a batch, the step's checkpoint is complete, exit 1."""
-    out, n_val = tmp_path / "out", 3000
+    out, n_val = tmp_path / "out", 1000
     sets = overrides(tmp_path, out, **{"training.max_steps": 8, "training.eval_steps": 4, "training.save_steps": save_steps,
                                        "data.validation": _big_validation(tmp_path, n_val), "data.max_eval_examples": n_val,
                                        "training.eval_timeout_s": 600})
