@@ -165,6 +165,19 @@ def test_demo_on_a_fresh_cpu_machine_builds_the_ci_env_first(project, tmp_path):
     assert again.stdout.splitlines() == [".venv/bin/python -m tasks.demo"]
 
 
+def test_validate_needs_no_env_when_python3_has_pyyaml_and_jsonschema(project, tmp_path):
+    """make validate stays torch-free: the system python3 runs it when it can; otherwise the CPU env is built first."""
+    shutil.copy2(ROOT / "requirements-ci.txt", project / "requirements-ci.txt")
+    real = shutil.which("python3")
+    with_libs, without = tmp_path / "with", tmp_path / "without"
+    _script(with_libs / "python3", f'if [ "$1" = "-c" ]; then exit 0; fi\nexec {real} "$@"\n')
+    _script(without / "python3", f'if [ "$1" = "-c" ]; then exit 1; fi\nexec {real} "$@"\n')
+    dry = _bare_make(project, [with_libs, _machine(tmp_path, "linux")], "-n", "validate", "DEFAULT_ENV=cpu").stdout
+    assert "python3 -m tasks.config --config configs/training_config_cpu.yaml" in dry and ".venv" not in dry
+    dry = _bare_make(project, [without, _machine(tmp_path, "linux")], "-n", "validate", "DEFAULT_ENV=cpu").stdout
+    assert dry.index("-r requirements-ci.txt") < dry.index(".venv/bin/python -m tasks.config --config")
+
+
 @pytest.mark.parametrize("kind,setup,stamp", [("pod", "make setup-h100", ".stamps/h100-env.stamp"),
                                               ("mac", "make setup-m4", ".stamps/m4-venv.stamp")])
 @pytest.mark.parametrize("verb", ["demo", "data", "plan", "status", "eval"])
