@@ -24,18 +24,48 @@ CONFIG ?= configs/training_config_$(ENV).yaml
 DATA ?= data/processed/train.jsonl
 GPUS ?= 1
 DETACH ?= 0
+# FORCE=1: train/resume even though the config, data or GPUs changed since the run's first start.
+FORCE ?= 0
+_FORCE := $(if $(filter 1,$(FORCE)),WEATHERMAN_FORCE_RESUME=1 ,)
 ADAPTER ?=
 PERSONA ?= neutral
 ENGINE ?= local
 Q ?=
 
 STAMPS := .stamps
-CONDA_ENV_NAME := weatherman-lora
-# The conda env's python, found without running conda (which takes a second or more).
-CONDA_BASE := $(if $(CONDA_EXE),$(patsubst %/,%,$(dir $(patsubst %/,%,$(dir $(CONDA_EXE))))),)
-CONDA_ENV_PY := $(wildcard $(CONDA_BASE)/envs/$(CONDA_ENV_NAME)/bin/python /workspace/miniconda3/envs/$(CONDA_ENV_NAME)/bin/python /opt/conda/envs/$(CONDA_ENV_NAME)/bin/python $(HOME)/miniconda3/envs/$(CONDA_ENV_NAME)/bin/python)
-# Python for the tasks: the Mac venv, the pod's conda env, the CI/CPU venv, else the system one.
-PY ?= $(firstword $(wildcard .venv-local/bin/python) $(CONDA_ENV_PY) $(wildcard .venv/bin/python) python3)
+VENV := .venv
+H100_ENV_STAMP := $(STAMPS)/h100-env.stamp
+M4_VENV_STAMP := $(STAMPS)/m4-venv.stamp
+# Python for the tasks: this machine's project env, found the same way from every shell.
+# - a pod (nvidia-smi): the conda env whose folder `make setup-h100` recorded in $(H100_ENV_STAMP);
+# - a Mac (Darwin arm64): the venv whose folder `make setup-m4` recorded in $(M4_VENV_STAMP);
+# - any other machine: $(VENV) from requirements-ci.txt (the env `make check` uses), built on first use.
+# On a pod or a Mac whose env is not built yet, the verbs stop at once and name the setup verb.
+# PY=path on the command line (or in the environment) overrides all of this.
+_PY_GIVEN := $(filter command line environment,$(origin PY))
+_recorded_py = $(if $(wildcard $(1)),$(wildcard $(shell cat $(1))/bin/python),)
+ifeq ($(DEFAULT_ENV),h100)
+  _ENV_PY := $(call _recorded_py,$(H100_ENV_STAMP))
+  _ENV_SETUP := setup-h100
+else ifeq ($(DEFAULT_ENV),m4)
+  _ENV_PY := $(call _recorded_py,$(M4_VENV_STAMP))
+  _ENV_SETUP := setup-m4
+endif
+ifneq ($(_ENV_SETUP),)
+  _ENV_BUILT := $(_ENV_PY)
+  _ENV_NEEDED := $(if $(_ENV_PY),,_no-env)
+else
+  _ENV_PY := $(VENV)/bin/python
+  _ENV_BUILT := $(wildcard $(VENV)/.installed)
+  _ENV_NEEDED := $(VENV)/.installed
+endif
+PY ?= $(or $(_ENV_PY),python3)
+# What a verb that imports the project's packages depends on: the env's build (CPU) or the setup
+# check (pod, Mac); nothing when PY is given.
+ENV_READY := $(if $(_PY_GIVEN),,$(_ENV_NEEDED))
+# For the checks that need only the standard library (doctor, the other machine's pre-flight):
+# the env's python when it is built, else the system python3.
+PY_CHECKS := $(if $(or $(_PY_GIVEN),$(_ENV_BUILT)),$(PY),python3)
 export PYTHONDONTWRITEBYTECODE := 1
 export PYTHONUNBUFFERED := 1
 
@@ -44,14 +74,20 @@ CONFIG_KEY := $(subst /,_,$(CONFIG))
 DATA_KEY := $(subst /,_,$(DATA))
 DATA_FINAL := data/synthetic/final_train.jsonl data/synthetic/final_validation.jsonl
 DATA_METADATA := data/synthetic/merge_metadata.json
-DATA_SOURCES := tasks/data/generate.py tasks/data/gazetteer.py tasks/data/personas.py tasks/data/weather.py configs/tools.json
+# The dataset's inputs. Their times only trigger a check; tasks/data/freshness.py decides by content
+# (the digest the generator recorded in $(DATA_METADATA)), so a fresh clone or an edited comment
+# never regenerates the tracked data, and a changed generator does.
+DATA_INPUTS := $(wildcard tasks/data/*.py configs/tools.json configs/chat_template.jinja tasks/train/template.py data/real/*.jsonl configs/training_config_*.yaml)
+# A missing data file reruns the check too.
+DATA_PRESENT := $(if $(filter 3,$(words $(wildcard $(DATA_FINAL) $(DATA_METADATA)))),,_always)
 
 # ----------------------------------------------------------------------------- help
 .PHONY: help
 help: ## print every verb with one line each
 	@echo "weatherman-lora: LoRA fine-tuning of Mistral-7B-Instruct-v0.2 for weather tool calls with personality"
-	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path] [PERSONA=twain|franklin|onion|neutral] [Q=question]"
-	@echo "this machine: ENV=$(ENV) CONFIG=$(CONFIG) PY=$(PY)"
+	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path] [FORCE=1]"
+	@echo "       [PERSONA=twain|franklin|onion|neutral] [ENGINE=local|ollama] [Q=question]"
+	@echo "this machine: ENV=$(ENV) CONFIG=$(CONFIG) PY=$(PY)$(if $(or $(_PY_GIVEN),$(_ENV_BUILT)),,$(if $(_ENV_SETUP), (no env yet: make $(_ENV_SETUP)), (built on first use)))"
 	@echo
 	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | \
 		sed -E 's/^([^:]+):.*## (.*)$$/\1@@\2/' | awk -F'@@' '{ printf "  %-14s %s\n", $$1, $$2 }'
@@ -59,32 +95,66 @@ help: ## print every verb with one line each
 $(STAMPS) logs adapters data/processed:
 	@mkdir -p $@
 
+# A prerequisite that is never up to date (not .PHONY: it may stand behind a stamp).
+_always:
+
+# ----------------------------------------------------------------------------- the Python env
+# The CPU env is the one `make check` uses; on a pod or a Mac the setup verb builds the env.
+$(VENV)/.installed: requirements-ci.txt
+	@if test -x $(VENV)/bin/python; then echo "[ENV] Updating $(VENV) from requirements-ci.txt"; \
+	else echo "[ENV] First use on this machine: building the CPU environment $(VENV) from requirements-ci.txt (a few minutes, about 1 GB of downloads; once)"; fi
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV) || { echo "❌ ERROR: python3 -m venv $(VENV) failed: install Python 3.10+ with venv (Debian/Ubuntu: apt-get install python3-venv), or pass PY=/path/to/python" >&2; exit 1; }
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-ci.txt
+	@touch $@
+	@echo "✅ Environment ready: $(VENV)/bin/python"
+
+# A pod or a Mac without its env: one line naming the setup verb (no CPU env is built there).
+.PHONY: _no-env
+_no-env:
+	@echo "❌ ERROR: this $(if $(filter h100,$(DEFAULT_ENV)),pod,Mac) has no project environment yet (none recorded in $(if $(filter h100,$(DEFAULT_ENV)),$(H100_ENV_STAMP),$(M4_VENV_STAMP))): run \`make $(_ENV_SETUP)\` first, or pass PY=/path/to/python" >&2; exit 1
+
 # ----------------------------------------------------------------------------- configs and data
 .PHONY: validate
 validate: $(STAMPS)/validate-$(CONFIG_KEY).stamp ## validate a training config, every error at once (CONFIG=path)
 
 # $(wildcard ...) so that a missing config reaches the validator, which names it and the fix.
-$(STAMPS)/validate-$(CONFIG_KEY).stamp: $(wildcard $(CONFIG)) $(CONFIG_SCHEMA) tasks/config.py | $(STAMPS)
-	$(PY) -m tasks.config --config $(CONFIG)
+# Validation needs only pyyaml and jsonschema: before the env exists a system python3 that has both
+# runs it (no env build); otherwise the env's python does.
+VALIDATE_PY := $(PY)
+VALIDATE_READY := $(ENV_READY)
+ifeq ($(_PY_GIVEN)$(_ENV_BUILT),)
+  ifeq ($(shell python3 -c 'import yaml, jsonschema' >/dev/null 2>&1 && echo yes),yes)
+    VALIDATE_PY := python3
+    VALIDATE_READY :=
+  endif
+endif
+
+$(STAMPS)/validate-$(CONFIG_KEY).stamp: $(wildcard $(CONFIG)) $(CONFIG_SCHEMA) tasks/config.py | $(STAMPS) $(VALIDATE_READY)
+	$(VALIDATE_PY) -m tasks.config --config $(CONFIG)
 	@touch $@
 
 .PHONY: data
-data: $(DATA_METADATA) ## generate the 16,000-conversation dataset, validate it, report token statistics
+data: $(STAMPS)/data.stamp ## generate the 16,000-conversation dataset when its inputs changed, validate it, report token statistics
 
-# merge_metadata.json is written last, after both data files: it stands for all three.
-# The metadata counts conversations over each profile's max_seq_length: the configs are inputs too.
-$(DATA_METADATA): $(DATA_SOURCES) tasks/train/template.py configs/chat_template.jinja $(wildcard configs/training_config_*.yaml)
+# The check runs with the system python3 (standard library only); only stale data needs the env.
+# merge_metadata.json is written last, after both data files, with the digest of the inputs.
+$(STAMPS)/data.stamp: $(DATA_INPUTS) $(DATA_PRESENT) | $(STAMPS)
+	@python3 -m tasks.data.freshness || $(MAKE) --no-print-directory _data-generate
+	@touch $@
+
+.PHONY: _data-generate
+_data-generate: $(ENV_READY)
 	$(PY) -m tasks.data.generate
 
 .PHONY: validate-data
 validate-data: $(STAMPS)/validate-data-$(DATA_KEY).stamp ## validate a JSONL data file against the data contract (DATA=path)
 
-$(STAMPS)/validate-data-$(DATA_KEY).stamp: $(wildcard $(DATA)) tasks/data/validate.py configs/tools.json | $(STAMPS)
+$(STAMPS)/validate-data-$(DATA_KEY).stamp: $(wildcard $(DATA)) tasks/data/validate.py configs/tools.json | $(STAMPS) $(ENV_READY)
 	$(PY) -m tasks.data.validate --data $(DATA)
 	@touch $@
 
 # data/processed/{train,val}.jsonl link to the final files.
-$(STAMPS)/data-links.stamp: $(DATA_METADATA) tasks/data/links.py | $(STAMPS)
+$(STAMPS)/data-links.stamp: $(STAMPS)/data.stamp tasks/data/links.py | $(STAMPS) $(ENV_READY)
 	$(PY) -m tasks.data.links
 	@touch $@
 
@@ -93,34 +163,34 @@ $(STAMPS)/data-links.stamp: $(DATA_METADATA) tasks/data/links.py | $(STAMPS)
 _TRAIN_READY := $(STAMPS)/validate-$(CONFIG_KEY).stamp $(STAMPS)/data-links.stamp
 
 .PHONY: train
-train: $(_TRAIN_READY) | logs adapters ## train in the foreground (CONFIG=path); DETACH=1 runs it in tmux and watches it
+train: $(_TRAIN_READY) $(ENV_READY) | logs adapters ## train in the foreground (CONFIG=path); DETACH=1 runs it in tmux and watches it
 ifeq ($(DETACH),1)
-	$(PY) -m tasks.run.launch --config $(CONFIG) --gpus $(GPUS)
+	$(_FORCE)$(PY) -m tasks.run.launch --config $(CONFIG) --gpus $(GPUS)
 else
-	$(PY) -m tasks.train.train --config $(CONFIG) --gpus $(GPUS)
+	$(_FORCE)$(PY) -m tasks.train.train --config $(CONFIG) --gpus $(GPUS)
 endif
 
 # eta/status: the run of CONFIG when given on the command line, else the latest run this profile started.
 _RUN_SELECT = $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),--env $(ENV))
 
 .PHONY: resume
-resume: ## resume this machine's latest run from its newest complete checkpoint, the way it was started
-	$(PY) -m tasks.run.resume --env $(ENV)
+resume: $(ENV_READY) ## resume this machine's latest run from its newest complete checkpoint, the way it was started (FORCE=1: with changed settings)
+	$(_FORCE)$(PY) -m tasks.run.resume --env $(ENV)
 
 .PHONY: eta
-eta: ## current step, tokens/s and estimated completion of the latest run
+eta: $(ENV_READY) ## current step, tokens/s and estimated completion of the latest run
 	$(PY) -m tasks.run.eta $(_RUN_SELECT)
 
 .PHONY: status
-status: ## running, stalled, crashed or finished: one screen; exit 1 when crashed or stalled
+status: $(ENV_READY) ## running, stalled, crashed or finished: one screen; exit 1 when crashed or stalled
 	$(PY) -m tasks.run.status $(_RUN_SELECT)
 
 .PHONY: demo
-demo: ## the whole pipeline on the CPU with a tiny model, no download: data, train, reload, answer
+demo: $(ENV_READY) ## the whole pipeline on the CPU with a tiny model, no download: data, train, reload, answer
 	$(PY) -m tasks.demo
 
 .PHONY: bench
-bench: $(STAMPS)/data-links.stamp ## training-loop tokens/s against a raw forward+backward, padding fraction, peak memory (JSON last)
+bench: $(STAMPS)/data-links.stamp $(ENV_READY) ## training-loop tokens/s against a raw forward+backward, padding fraction, peak memory (JSON last)
 	$(PY) -m tasks.train.bench --config configs/training_config_cpu.yaml
 
 # ----------------------------------------------------------------------------- H100 (RunPod)
@@ -131,7 +201,6 @@ bench: $(STAMPS)/data-links.stamp ## training-loop tokens/s against a raw forwar
 SETUP_PY ?= python3
 _RECREATE := $(if $(filter 1,$(RECREATE)),--recreate,)
 H100_CONFIG := $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml)
-H100_ENV_STAMP := $(STAMPS)/h100-env.stamp
 H100_READY := $(STAMPS)/setup-h100.stamp
 
 .PHONY: setup-h100
@@ -161,15 +230,16 @@ $(H100_READY): $(H100_ENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(H100_CONFIG)).
 	@touch $@
 
 .PHONY: train-h100
-train-h100: ## RunPod H100: pre-flight, resume or start in tmux, watch the first minutes (GPUS=n)
-	$(PY) -m tasks.setup.h100 --preflight --gpus $(GPUS) --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml)
-	$(PY) -m tasks.run.launch --env h100 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml) --gpus $(GPUS)
+# Off a pod the pre-flight runs with the system python3 and says what is missing (no CPU env is built).
+_ON_POD := $(filter h100,$(DEFAULT_ENV))
+train-h100: $(if $(_ON_POD),$(ENV_READY),) ## RunPod H100: pre-flight, resume or start in tmux, watch the first minutes (GPUS=n)
+	$(if $(_ON_POD),$(PY),$(PY_CHECKS)) -m tasks.setup.h100 --preflight --gpus $(GPUS) --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml)
+	$(_FORCE)$(PY) -m tasks.run.launch --env h100 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_h100.yaml) --gpus $(GPUS)
 
 # ----------------------------------------------------------------------------- Mac M4
 # The same shape as setup-h100: PYTHON (3.10+) builds .venv-local, whose python does the rest.
 PYTHON ?= python3
 M4_CONFIG := $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
-M4_VENV_STAMP := $(STAMPS)/m4-venv.stamp
 M4_READY := $(STAMPS)/setup-m4.stamp
 
 .PHONY: setup-m4
@@ -198,52 +268,47 @@ $(M4_READY): $(M4_VENV_STAMP) $(STAMPS)/validate-$(subst /,_,$(M4_CONFIG)).stamp
 	@touch $@
 
 .PHONY: preflight-m4
-preflight-m4: ## Apple Silicon: the check-only part of setup-m4 (train-m4 runs it first)
-	$(PY) -m tasks.setup.m4 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
+_ON_MAC := $(filter m4,$(DEFAULT_ENV))
+preflight-m4: $(if $(_ON_MAC),$(ENV_READY),) ## Apple Silicon: the check-only part of setup-m4 (train-m4 runs it first)
+	$(if $(_ON_MAC),$(PY),$(PY_CHECKS)) -m tasks.setup.m4 --preflight --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
 
 .PHONY: train-m4
 train-m4: preflight-m4 ## Apple Silicon: train in the foreground with MLX (or MPS: training.backend torch), ETA after 100 steps
-	$(PY) -m tasks.run.train_m4 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
+	$(_FORCE)$(PY) -m tasks.run.train_m4 --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_m4.yaml)
 
 # ----------------------------------------------------------------------------- anywhere
 .PHONY: doctor
 doctor: ## every check of a profile, changing nothing: one line per check (ENV=h100|m4|cpu)
-	$(PY) -m tasks.setup.doctor --env $(ENV)
+	$(PY_CHECKS) -m tasks.setup.doctor --env $(ENV)
 
 .PHONY: plan
-plan: ## tokens, steps, memory, time and cost of a run before renting a GPU (CONFIG=path)
+plan: $(ENV_READY) ## tokens, steps, memory, time and cost of a run before renting a GPU (CONFIG=path)
 	$(PY) -m tasks.train.plan --config $(CONFIG)
 
 .PHONY: eval
-eval: ## tool-call accuracy with and without the adapter on validation conversations (ADAPTER=path)
+eval: $(ENV_READY) ## tool-call accuracy with and without the adapter on validation conversations (ADAPTER=path)
 	$(PY) -m tasks.serve.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
 
 .PHONY: export
-export: ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA (ADAPTER=path)
+export: $(ENV_READY) ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA (ADAPTER=path)
 	$(PY) -m tasks.serve.export --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
 
 # chat/ask: the adapter's own resolved config unless CONFIG is given; ENGINE=ollama talks to `ollama serve` instead.
 _CHAT_ARGS = --engine $(ENGINE) --persona $(PERSONA) $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),) $(if $(ADAPTER),--adapter $(ADAPTER),)
 
 .PHONY: chat
-chat: ## talk to the weatherman in the terminal; tools run against Open-Meteo (ADAPTER=path PERSONA=twain ENGINE=local|ollama)
+chat: $(ENV_READY) ## talk to the weatherman in the terminal; tools run against Open-Meteo (ADAPTER=path PERSONA=twain ENGINE=local|ollama)
 	$(PY) -m tasks.serve.chat $(_CHAT_ARGS)
 
 .PHONY: ask
-ask: ## one question, the tool loop, the answer as the last line, for scripts (Q="Will it rain in Lisbon tomorrow?")
+ask: $(ENV_READY) ## one question, the tool loop, the answer as the last line, for scripts (Q="Will it rain in Lisbon tomorrow?")
 	$(PY) -m tasks.serve.chat $(_CHAT_ARGS) --ask "$(Q)"
 
 .PHONY: plot
-plot: ## loss, learning rate and tokens/s of the latest run as a PNG in its run folder (no W&B needed)
+plot: $(ENV_READY) ## loss, learning rate and tokens/s of the latest run as a PNG in its run folder (no W&B needed)
 	$(PY) -m tasks.run.plot $(_RUN_SELECT)
 
 # ----------------------------------------------------------------------------- tests (CI)
-VENV := .venv
-$(VENV)/.installed: requirements-ci.txt
-	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-ci.txt
-	@touch $@
-
 .PHONY: check
 check: $(VENV)/.installed ## lint and run the tests (creates .venv from requirements-ci.txt first)
 	$(VENV)/bin/ruff check tasks tests

@@ -218,6 +218,11 @@ class FakeMachine:
                 os.symlink(entry.path, farm / entry.name)
         return str(farm)
 
+    def uname(self, recording: str, system: str) -> None:
+        """`uname -m` prints the recording, `uname -s` the system (what the Makefile reads to pick the profile)."""
+        self.script("uname", f'#!/bin/bash\necho "uname $*" >> "$FAKE_LOG"\n'
+                             f'if [ "$1" = "-s" ]; then echo {system}; else cat "{REC / recording}"; fi\n')
+
     def env_probe(self, recording: str) -> None:
         shutil.copy(REC / "env_probe" / recording, self.dir / "env_probe.json")
 
@@ -256,7 +261,7 @@ class FakeMachine:
         else:
             self.command("nvcc", f"nvcc/{nvcc}.txt")
         self.command("df", f"df/{df}.txt")
-        self.command("uname", "uname/linux_x86_64.txt")
+        self.uname("uname/linux_x86_64.txt", "Linux")
         if tmux:
             self.hidden.discard("tmux")
             self.command("tmux", "tmux/3.3a.txt")
@@ -278,7 +283,7 @@ class FakeMachine:
         self.command("system_profiler", f"system_profiler/{chip}.txt")
         self.command("sysctl", f"sysctl/{memsize}.txt")
         self.command("sw_vers", f"sw_vers/{macos}.txt")
-        self.command("uname", f"uname/{uname}.txt")
+        self.uname(f"uname/{uname}.txt", "Darwin")
         self.command("df", f"df/{df}.txt")
         shutil.copy(REC / "python3" / f"{python}.txt", self.dir / "python3_version.txt")
         self.script("python3", MAC_PYTHON3)

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from tasks import ui
 
-from tasks.data import gazetteer, weather
+from tasks.data import freshness, gazetteer, weather
 from tasks.data.personas import PERSONAS
 
 TAG = "DATA"
@@ -1031,6 +1031,8 @@ def write_dataset(out_dir: str | Path = OUT_DIR, n_total: int = N_TOTAL, seed: i
         "persona_shares": {p: v.share for p, v in PERSONAS.items()},
         "scenario_shares": SCENARIO_SHARES,
         "gazetteer_cities": len(gazetteer.CITIES),
+        # what `make` compares to decide whether the data is stale (tasks/data/freshness.py)
+        "inputs": freshness.digest(),
         "answers": answer_pattern_stats(conversations),
         "seconds": {"generate_and_write": round(t_generate, 2)},
     }

@@ -42,7 +42,7 @@ from tasks.train import checkpoints
 
 from tasks.run import eta, monitor
 from tasks.config import PROFILE_CONFIGS, ROOT, load_config
-from tasks.train.train import TAGS
+from tasks.train.train import FORCE_ENV, TAGS
 
 DEFAULT_SESSION = "weatherman-training"
 WATCH_S = 300.0
@@ -207,6 +207,8 @@ def run(config: str, overrides: list[str] | None = None, env: str | None = None,
                    f"To train again, pass another output_dir (--set output_dir=adapters/<new-run>).")
         return 0
     checkpoints.check_crash_loop(output_dir)  # ui.CrashLoop: exit 2 before a session starts
+    # a resume with other settings than the run started with: refused here too, before a session starts
+    checkpoints.check_run_unchanged(output_dir, checkpoints.run_record(cfg, gpus), os.environ.get(FORCE_ENV) == "1")
     latest = checkpoints.latest_complete_checkpoint(output_dir, warn=False)
     if latest:
         ui.warning(f"RESUME: Found checkpoint at step {latest[1]}. Resuming training.")

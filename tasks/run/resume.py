@@ -2,14 +2,15 @@
 
     python -m tasks.run.resume --env h100      # again in tmux, watched like `make train-h100`
     python -m tasks.run.resume --env m4        # again in the foreground, like `make train-m4`
-    make resume
+    make resume [FORCE=1]
 
 The run is the one the profile's record names (`logs/last_run_<profile>.json`,
 written at each start: config, overrides, GPUs, tmux or foreground), else the
 profile's own config. The training entry itself picks the newest *complete*
-checkpoint and applies the crash-loop rule (exit 2); the detached path checks
-that rule before it opens a tmux session. A finished run is left alone, and a
-run that is still alive is not started twice.
+checkpoint, applies the crash-loop rule (exit 2) and refuses settings that
+changed since the run's first start (`--force` keeps the new ones); the
+detached path checks both before it opens a tmux session. A finished run is
+left alone, and a run that is still alive is not started twice.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from tasks.train import checkpoints
 
 from tasks.run import eta, launch, train_m4
 from tasks.config import PROFILE_CONFIGS, ROOT, default_profile
-from tasks.train.train import TAGS
+from tasks.train.train import FORCE_ENV, TAGS
 
 
 def run(env: str | None = None, logs_dir: str | None = None, session: str | None = None,
-        watch_s: float = launch.WATCH_S, watch_steps: int = launch.WATCH_STEPS) -> int:
+        watch_s: float = launch.WATCH_S, watch_steps: int = launch.WATCH_STEPS, force: bool = False) -> int:
     env = env or default_profile()
+    if force:
+        # reaches the training entry in every mode: tmux (the launcher exports the environment), M4, foreground
+        os.environ[FORCE_ENV] = "1"
     r = eta.locate(env=env, logs_dir=logs_dir)
     tag = TAGS[env]
     out = r.output_dir
@@ -74,8 +78,10 @@ def main(argv=None) -> int:
                         help="watch window in seconds for a detached run (default 300)")
     parser.add_argument("--watch-steps", type=int, default=int(launch.env_number("WEATHERMAN_WATCH_STEPS", launch.WATCH_STEPS)),
                         help="watch window in steps for a detached run (default 100)")
+    parser.add_argument("--force", action="store_true",
+                        help="resume even though the config, data or GPUs changed since the run's first start (make resume FORCE=1)")
     args = parser.parse_args(argv)
-    return ui.main_guard(run, args.env, args.logs_dir, args.session, args.watch_seconds, args.watch_steps)
+    return ui.main_guard(run, args.env, args.logs_dir, args.session, args.watch_seconds, args.watch_steps, args.force)
 
 
 if __name__ == "__main__":

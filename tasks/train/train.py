@@ -1,20 +1,25 @@
 """Train the LoRA adapter: one entry for CUDA, MPS and CPU, resumable and preemption-safe.
 
-    python -m tasks.train.train --config configs/training_config_cpu.yaml [--set training.max_steps=20] [--gpus N]
-    make train CONFIG=configs/training_config_h100.yaml
+    python -m tasks.train.train --config configs/training_config_cpu.yaml [--set training.max_steps=20] [--gpus N] [--force]
+    make train CONFIG=configs/training_config_h100.yaml [FORCE=1]
 
 What it does, in order:
 1. validates the config; with `--gpus N` (N > 1) re-runs itself under
    `accelerate launch --config_file configs/accelerate_ddp.yaml` (DDP);
-2. takes the run lock (`train.lock`), refuses a crash loop (exit 2), and picks
-   the newest *complete* checkpoint to resume from (`resume_metadata.json`);
+2. takes the run lock (`train.lock`), refuses a resume whose settings (config,
+   data sha256, processes) differ from the run's first start (`run_start.json`;
+   `--force` accepts them), refuses a crash loop (exit 2), and picks the newest
+   *complete* checkpoint to resume from (`resume_metadata.json`);
 3. chooses device, dtype and attention in `choose_device` and prints why;
 4. tokenizes the data with the project's chat template (loss on assistant
    spans only) and batches it padding-free (position ids restart per
-   conversation) unless the attention kernel cannot keep sequences apart;
+   conversation) unless the attention kernel cannot keep sequences apart; a
+   conversation over max_seq_length is cut after its last complete answer
+   (or dropped), so no answer is trained without its `</s>`;
 5. trains with transformers' Trainer + PEFT LoRA; every `save_steps` a checkpoint
-   is written and marked `COMPLETE`; SIGTERM/SIGINT write one at the next step
-   boundary and stop; evaluation is bounded in examples and seconds;
+   is written and marked `COMPLETE` (before the evaluation of the same step);
+   SIGTERM/SIGINT/SIGHUP write one at the next step boundary and stop, during an
+   evaluation too; evaluation is bounded in examples and seconds;
 6. saves the adapter, tokenizer, chat template, resolved config, data hashes
    and `FINAL` (written last) in `output_dir`.
 
@@ -48,6 +53,8 @@ TAGS = {"h100": "TRAINING-H100", "m4": "TRAINING-M4", "cpu": "TRAINING"}
 # Steps after each (re)start that the throughput and the ETA leave out: the first
 # steps pay for allocator warm-up, kernel selection and caches.
 ETA_WARMUP_STEPS = 3
+# Set by `make train/resume FORCE=1` and `resume --force`: reaches the training through tmux and the M4 runner.
+FORCE_ENV = "WEATHERMAN_FORCE_RESUME"
 
 
 # ----------------------------------------------------------------- device, dtype, attention
@@ -158,7 +165,7 @@ def load_examples(path: str, tokenizer, max_length: int, limit: int | None = Non
     p = Path(path)
     if not p.is_file():
         raise ui.Fail(f"{path}: data file not found (run `make data`, or pass --set data.train=... / data.validation=...)")
-    out, stats = [], {"lines": 0, "truncated": 0, "no_trained_tokens": 0, "tokens": 0, "trained_tokens": 0}
+    out, stats = [], {"lines": 0, "truncated": 0, "shortened": 0, "dropped": 0, "no_trained_tokens": 0, "tokens": 0, "trained_tokens": 0}
     with open(p, encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
@@ -171,9 +178,12 @@ def load_examples(path: str, tokenizer, max_length: int, limit: int | None = Non
                 full = template.encode(example, tokenizer)
             except (ValueError, KeyError, TypeError) as exc:
                 raise ui.Fail(f"{path}:{n}: cannot encode this line ({exc}); check it with `make validate-data DATA={path}`") from exc
-            enc = {"input_ids": full["input_ids"][:max_length], "labels": full["labels"][:max_length]}
-            if len(full["input_ids"]) > max_length:
+            enc, cut = fit_to_length(full, max_length, tokenizer.eos_token_id)
+            if cut:
                 stats["truncated"] += 1
+                stats[cut] += 1
+                if cut == "dropped":
+                    continue
             trained = sum(1 for t in enc["labels"] if t != -100)
             if trained == 0:
                 # Nothing to learn from (an assistant span cut off by truncation): skip the line.
@@ -185,6 +195,27 @@ def load_examples(path: str, tokenizer, max_length: int, limit: int | None = Non
     if not out:
         raise ui.Fail(f"{path}: no line has an assistant answer within {max_length} tokens (raise data.max_seq_length)")
     return out, stats
+
+
+def fit_to_length(encoded: dict, max_length: int, eos_id: int) -> tuple[dict, str | None]:
+    """The conversation within `max_length` tokens, never ending inside an answer.
+
+    A longer one is cut after its last assistant turn that fits whole (its `</s>`
+    included), so no tool call or answer is trained without its end; with no
+    complete assistant turn within the limit it is dropped. Returns (encoded,
+    None | "shortened" | "dropped").
+    """
+    ids, labels = encoded["input_ids"], encoded["labels"]
+    if len(ids) <= max_length:
+        return {"input_ids": ids, "labels": labels}, None
+    end = 0
+    for i in range(min(max_length, len(ids))):
+        # the last token of an assistant span, which is the eos that closes the turn
+        if labels[i] != -100 and ids[i] == eos_id and (i + 1 == len(ids) or labels[i + 1] == -100):
+            end = i + 1
+    if end == 0:
+        return {"input_ids": [], "labels": []}, "dropped"
+    return {"input_ids": ids[:end], "labels": labels[:end]}, "shortened"
 
 
 class PaddingCollator:
@@ -230,8 +261,20 @@ def quiet_libraries() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
+    # Except the Trainer's own warning that a resumed checkpoint was saved with other arguments.
+    mismatch = transformers.logging.get_logger("transformers.trainer_utils")
+    mismatch.setLevel(transformers.logging.WARNING)
+    if not any(isinstance(f, _CheckpointMismatchOnly) for f in mismatch.filters):
+        mismatch.addFilter(_CheckpointMismatchOnly())
     # PEFT still calls the old name; the rename is transformers' business, not the user's.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
+
+
+class _CheckpointMismatchOnly:
+    """Lets through only the Trainer's "arguments do not match the ones in the `trainer_state.json`" warning."""
+
+    def filter(self, record) -> bool:
+        return "do not match the ones in the `trainer_state.json`" in record.getMessage()
 
 
 def resolve_base(cfg: dict) -> str:
@@ -423,6 +466,7 @@ def _callbacks(ctx: dict):
             self.bar = None
             self.last_loss = None
             self.interrupted_at = None
+            self.reached = False
 
         # throughput since this (re)start, after warm-up
         def on_train_begin(self, args, state, control, **kw):
@@ -457,6 +501,10 @@ def _callbacks(ctx: dict):
             return tps, (state.max_steps - state.global_step) / steps_per_s
 
         def on_step_end(self, args, state, control, **kw):
+            if ctx["main"] and not self.reached:
+                # From here on, dying before the next checkpoint counts as a crash (see checkpoints.py).
+                checkpoints.mark_step_reached(args.output_dir)
+                self.reached = True
             if _any_rank(ctx["stop"].requested, args.device):
                 # Checkpoint now, skip any evaluation due at this step (a spot pod has ~5 s), and stop.
                 control.should_save = True
@@ -493,6 +541,7 @@ def _callbacks(ctx: dict):
             if "eval_examples" in logs:
                 ctx["writer"].write("eval", step=state.global_step, eval_loss=logs.get("eval_loss"),
                                     eval_examples=logs["eval_examples"], eval_timed_out=logs["eval_timed_out"],
+                                    eval_stopped=logs.get("eval_stopped"),
                                     eval_s=logs["eval_runtime"])
                 if ctx["main"]:
                     _plot(args.output_dir, self.bar.write if self.bar else print)
@@ -527,11 +576,14 @@ def _bounded_trainer_class():
         """Trainer whose evaluation stops at `eval_timeout_s`: it can never hang training."""
 
         eval_timeout_s: float = 600.0
+        stop_request: StopRequest | None = None  # SIGTERM/SIGINT/SIGHUP during training: the evaluation stops too
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
             dataloader = self.get_eval_dataloader(eval_dataset)
             model = self.model  # the unwrapped model: no DDP collectives inside a forward
             was_training = model.training
+            saved_first = _save_before_evaluation(self) if was_training else False
+            stopped = False
             model.eval()
             start = time.monotonic()
             loss_sum = torch.zeros((), dtype=torch.float64, device=self.args.device)
@@ -540,8 +592,10 @@ def _bounded_trainer_class():
             try:
                 for batch in dataloader:
                     # Every rank agrees to stop, so none waits for another at the next collective.
-                    if _any_rank(time.monotonic() - start > self.eval_timeout_s, self.args.device):
-                        timed_out = True
+                    stop_here = self.stop_request is not None and self.stop_request.requested
+                    if _any_rank(time.monotonic() - start > self.eval_timeout_s or stop_here, self.args.device):
+                        stopped = _any_rank(stop_here, self.args.device)
+                        timed_out = not stopped
                         break
                     batch = self._prepare_inputs(batch)
                     n_examples = (batch["position_ids"] == 0).sum() if "attention_mask" not in batch else batch["input_ids"].shape[0]
@@ -561,13 +615,33 @@ def _bounded_trainer_class():
                 f"{metric_key_prefix}_loss": (loss_sum.item() / tokens) if tokens else None,
                 f"{metric_key_prefix}_examples": int(examples),
                 f"{metric_key_prefix}_timed_out": timed_out,
+                f"{metric_key_prefix}_stopped": stopped,
                 f"{metric_key_prefix}_runtime": round(time.monotonic() - start, 2),
             }
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            if stopped and was_training:
+                # A stop request: training ends at this step, with its checkpoint (unless written before the evaluation).
+                self.control.should_training_stop = True
+                self.control.should_save = not saved_first
             return metrics
 
     return BoundedEvalTrainer
+
+
+def _save_before_evaluation(trainer) -> bool:
+    """When a checkpoint is due at this step, write it before the evaluation, not after.
+
+    The Trainer evaluates first; an evaluation can take many minutes, and a spot pod's
+    preemption gives seconds: with the checkpoint first, a stop during the evaluation
+    loses nothing. Returns whether a checkpoint was written.
+    """
+    if not trainer.control.should_save or trainer.args.save_strategy == "no":
+        return False
+    trainer._save_checkpoint(trainer.model_wrapped, None)
+    trainer.control = trainer.callback_handler.on_save(trainer.args, trainer.state, trainer.control)
+    trainer.control.should_save = False  # the Trainer's save after the evaluation would write the same step again
+    return True
 
 
 def make_trainer(cfg: dict, choice: DeviceChoice, model, tokenizer, train_set, eval_set, output_dir: Path, run_name: str,
@@ -656,6 +730,8 @@ def _relaunch_distributed(args, gpus: int) -> int:
         cmd += ["--set", o]
     if args.log_file:
         cmd += ["--log-file", args.log_file]
+    if args.force:
+        cmd += ["--force"]
     ui.info(TAGS[cfg["profile"]], f"Starting {gpus} processes: accelerate launch --config_file {ACCELERATE_DDP.relative_to(ROOT)} --num_processes {gpus}")
     proc = subprocess.Popen(cmd, cwd=ROOT)
 
@@ -702,7 +778,7 @@ def validate_data_files(cfg: dict) -> None:
                       "`make validate-data DATA=<file>` lists every problem):\n  " + "\n  ".join(problems))
 
 
-def run(config: str, overrides: list[str] | None = None, log_file: str | None = None) -> int:
+def run(config: str, overrides: list[str] | None = None, log_file: str | None = None, force: bool = False) -> int:
     cfg = load_config(config, overrides)
     tag = TAGS[cfg["profile"]]
     output_dir = project_path(cfg["output_dir"])
@@ -728,7 +804,11 @@ def run(config: str, overrides: list[str] | None = None, log_file: str | None = 
     def bookkeeping():
         checkpoints.acquire_lock(output_dir)
         try:
+            # A resume with other settings than its run started with is refused before anything is written.
+            record = checkpoints.run_record(cfg, state.num_processes)
+            checkpoints.check_run_unchanged(output_dir, record, force)
             path, step, meta = checkpoints.prepare_resume(output_dir, run_name, {k: v for k, v in cfg.items() if not k.startswith("_")})
+            checkpoints.settle_run_record(output_dir, record, force)
             if "wandb_run_id" not in meta:
                 meta["wandb_run_id"] = hashlib.sha1(f"{meta['run_name']}:{output_dir}:{time.time()}".encode()).hexdigest()[:12]
                 ui.write_json_atomic(output_dir / checkpoints.METADATA, meta)
@@ -793,10 +873,16 @@ def _train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state
         eval_set, _ = load_examples(str(val_path), tokenizer, data["max_seq_length"], data["max_eval_examples"])
     elif t["eval_steps"]:
         ui.warning(f"{val_path}: validation file not found; training runs without evaluation")
-    say(f"Data: {len(train_set)} conversations, {train_stats['tokens']:,} tokens ({train_stats['trained_tokens']:,} carry the loss), "
-        f"{train_stats['truncated']} truncated to {data['max_seq_length']}, {train_stats['no_trained_tokens']} skipped"
+    say(f"Data: {len(train_set)} conversations, {train_stats['tokens']:,} tokens ({train_stats['trained_tokens']:,} carry the loss); "
+        f"longer than {data['max_seq_length']}: {train_stats['shortened']} shortened to their last complete answer, "
+        f"{train_stats['dropped']} dropped (no complete answer fits); {train_stats['no_trained_tokens']} without an answer skipped"
         + (f"; evaluation on {len(eval_set)} validation conversations" if eval_set else ""))
-    data_hashes = {"train": {"path": data["train"], "sha256": file_sha256(data["train"]), "conversations": len(train_set)}}
+    data_hashes = {"train": {"path": data["train"], "sha256": file_sha256(data["train"]), "conversations": len(train_set),
+                             "max_seq_length": data["max_seq_length"], "shortened": train_stats["shortened"],
+                             "dropped": train_stats["dropped"]}}
+    ctx["writer"].write("data", conversations=len(train_set), max_seq_length=data["max_seq_length"],
+                        shortened=train_stats["shortened"], dropped=train_stats["dropped"],
+                        no_trained_tokens=train_stats["no_trained_tokens"])
     if val_path.is_file():
         data_hashes["validation"] = {"path": data["validation"], "sha256": file_sha256(val_path)}
 
@@ -811,6 +897,7 @@ def _train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state
     trainer = make_trainer(cfg, choice, model, tokenizer, train_set, eval_set, output_dir, meta["run_name"], report_to, distributed)
     run_cb = _callbacks(ctx)
     trainer.add_callback(run_cb)
+    trainer.stop_request = ctx["stop"]
 
     if ctx["stop"].requested:
         ctx["step"] = ctx["resumed_from"] or 0
@@ -826,7 +913,7 @@ def _train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state
         # One line per rank: DDP keeps the replicas identical, and this shows it.
         checksum = sum(p.detach().double().sum().item() for p in model.parameters() if p.requires_grad)
         ui.info(tag, f"rank {state.process_index}/{state.num_processes}: step {step}, adapter checksum {checksum:.10e}")
-    if run_cb.interrupted_at is not None and step < trainer.state.max_steps:
+    if (run_cb.interrupted_at is not None or ctx["stop"].requested) and step < trainer.state.max_steps:
         return "interrupted"
 
     if is_main:
@@ -849,12 +936,14 @@ def main(argv=None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. training.max_steps=20 (repeatable)")
     parser.add_argument("--log-file", default=None, help="where the launcher tees this run's output (recorded in metrics.jsonl)")
+    parser.add_argument("--force", action="store_true", default=os.environ.get(FORCE_ENV) == "1",
+                        help=f"resume even though settings changed since the run's first start (also {FORCE_ENV}=1)")
     args = parser.parse_args(argv)
     if args.gpus < 1:
         parser.error(f"--gpus {args.gpus}: expected 1 or more")
     if args.gpus > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return ui.main_guard(_relaunch_distributed, args, args.gpus)
-    return ui.main_guard(run, args.config, args.overrides, args.log_file)
+    return ui.main_guard(run, args.config, args.overrides, args.log_file, args.force)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """setup-h100 on recorded pods: GPU, CUDA, driver, storage, conda, the env step, flash-attn, W&B, stamps."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from tests.helpers_setup import FakeHub, FakeMachine, copy_project, seed_model
 
 from tasks import ui
 
+from tasks.data import freshness
 from tasks.setup import h100, probes, wandb_auth
 
 
@@ -320,8 +322,10 @@ def _data(project: Path) -> None:
         os.utime(path, (old, old))
     synth = project / "data" / "synthetic"
     synth.mkdir(parents=True)
-    for name in ("final_train.jsonl", "final_validation.jsonl", "merge_metadata.json"):
+    for name in ("final_train.jsonl", "final_validation.jsonl"):
         (synth / name).write_text("{}\n")
+    # up to date with its inputs, as the generator records it: setup links the data, never regenerates it
+    (synth / "merge_metadata.json").write_text(json.dumps({"inputs": freshness.digest(project)}) + "\n")
     if not (project / "tasks" / "link_data.py").exists():
         (project / "tasks" / "link_data.py").write_text(
             "import os\nos.makedirs('data/processed', exist_ok=True)\n"

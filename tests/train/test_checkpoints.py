@@ -1,5 +1,6 @@
 """The run-folder rules in tasks/train/checkpoints.py: complete checkpoints, crash loop, run lock. No torch."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -67,13 +68,16 @@ def test_rotation_keeps_the_newest_complete_ones(tmp_path):
 def test_resume_count_and_crash_loop_rule(tmp_path):
     cfg = {"profile": "cpu"}
     path, step, meta = checkpoints.prepare_resume(tmp_path, "run-a", cfg)
-    assert (path, step, meta["resume_count"], meta["last_step"]) == (None, 0, 0, 0)
+    assert (path, step, meta["resume_count"], meta["last_step"], meta["reached_step"]) == (None, 0, 0, 0, False)
+    checkpoints.mark_step_reached(tmp_path)
     make_checkpoint(tmp_path, 100)
     path, step, meta = checkpoints.prepare_resume(tmp_path, "run-b", cfg)
     # progress since the last start: a normal resume, and the run keeps its first name
     assert (path.name, step, meta["resume_count"], meta["run_name"]) == ("checkpoint-100", 100, 1, "run-a")
+    checkpoints.mark_step_reached(tmp_path)  # it trained, then died before its next checkpoint: a crash
     _, _, meta = checkpoints.prepare_resume(tmp_path, "run-a", cfg)
     assert (meta["last_step"], meta["resume_count"]) == (100, 2)
+    checkpoints.mark_step_reached(tmp_path)
     before = (tmp_path / checkpoints.METADATA).read_text()
     with pytest.raises(ui.CrashLoop) as exc:
         checkpoints.check_crash_loop(tmp_path)
@@ -97,10 +101,29 @@ def test_check_crash_loop_agrees_with_prepare_resume(tmp_path):
             predicted_ok = False
         try:
             checkpoints.prepare_resume(tmp_path, "r", {})
+            checkpoints.mark_step_reached(tmp_path)
             ok = True
         except ui.CrashLoop:
             ok = False
         assert predicted_ok == ok
+    assert not ok  # the third start after two crashes is refused
+
+
+def test_starts_that_fail_before_their_first_step_are_not_crashes(tmp_path):
+    """A missing token, a wrong python, a preemption while the model loads: any number of them, no crash loop."""
+    make_checkpoint(tmp_path, 100)
+    for _ in range(6):
+        checkpoints.check_crash_loop(tmp_path)
+        _, step, meta = checkpoints.prepare_resume(tmp_path, "r", {})
+        assert (step, meta["resume_count"], meta["reached_step"]) == (100, 1, False)
+    # then real crashes: started, trained, died before the next checkpoint
+    checkpoints.mark_step_reached(tmp_path)
+    assert checkpoints.prepare_resume(tmp_path, "r", {})[2]["resume_count"] == 2
+    checkpoints.prepare_resume(tmp_path, "r", {})  # a mistake in between counts nothing ...
+    assert checkpoints.read_metadata(tmp_path)["resume_count"] == 2
+    checkpoints.mark_step_reached(tmp_path)  # ... and the next crash still does
+    with pytest.raises(ui.CrashLoop, match="Crash loop detected: the last 2 starts from the newest checkpoint"):
+        checkpoints.prepare_resume(tmp_path, "r", {})
 
 
 def test_lock_refuses_a_live_owner_and_takes_over_a_dead_one(tmp_path, capsys):
@@ -118,3 +141,61 @@ def test_lock_refuses_a_live_owner_and_takes_over_a_dead_one(tmp_path, capsys):
     checkpoints.release_lock(tmp_path)
     assert not path.exists()
     assert [p.name for p in tmp_path.iterdir()] == []  # no temporary files left behind
+
+
+# ----------------------------------------------------------------- the run's settings
+
+
+def _cfg(tmp_path, **training):
+    train, val = tmp_path / "train.jsonl", tmp_path / "val.jsonl"
+    for p in (train, val):
+        if not p.exists():
+            p.write_text('{"messages": []}\n')
+    t = {"per_device_batch_size": 2, "gradient_accumulation_steps": 4, "learning_rate": 2e-4, "logging_steps": 10}
+    t.update(training)
+    return {"profile": "cpu", "run_name": "r", "_config_path": "x.yaml", "training": t,
+            "data": {"train": str(train), "validation": str(val), "max_seq_length": 2048},
+            "reporting": {"report_to": "none"}}
+
+
+def test_the_first_start_records_the_run_and_a_changed_resume_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    first = checkpoints.run_record(_cfg(tmp_path), 1)
+    assert checkpoints.settle_run_record(out, first) == []
+    recorded = json.loads((out / "run_start.json").read_text())
+    assert recorded["world_size"] == 1 and "_config_path" not in recorded["config"]
+    assert recorded["data"]["train"]["sha256"] == hashlib.sha256((tmp_path / "train.jsonl").read_bytes()).hexdigest()
+    make_checkpoint(out, 50)
+    # the same settings, or ones that only change how the run is watched: resumes
+    assert checkpoints.check_run_unchanged(out, checkpoints.run_record(_cfg(tmp_path, logging_steps=1), 1)) == []
+
+    (tmp_path / "train.jsonl").write_text('{"messages": [1]}\n')
+    cfg = _cfg(tmp_path, per_device_batch_size=4, gradient_accumulation_steps=2, learning_rate=1e-4)
+    cfg["data"]["max_seq_length"] = 4096
+    changed = checkpoints.run_record(cfg, 2)
+    before = (out / "run_start.json").read_text()
+    with pytest.raises(ui.Fail) as exc:
+        checkpoints.settle_run_record(out, changed)
+    msg = str(exc.value)
+    for line in ("training.per_device_batch_size: was 2, now 4", "training.gradient_accumulation_steps: was 4, now 2",
+                 "training.learning_rate: was 0.0002, now 0.0001", "data.max_seq_length: was 2048, now 4096",
+                 "world size (processes/GPUs): was 1, now 2", "data.train content: was "):
+        assert line in msg, line
+    assert "restore the old values" in msg and "--force" in msg and "a new output_dir" in msg
+    assert (out / "run_start.json").read_text() == before  # refused: nothing written
+
+    diffs = checkpoints.settle_run_record(out, changed, force=True)
+    assert len(diffs) == 6
+    now = json.loads((out / "run_start.json").read_text())
+    assert now["world_size"] == 2 and now["changes"][0]["differences"] == diffs
+    assert checkpoints.check_run_unchanged(out, checkpoints.run_record(cfg, 2)) == []  # the new settings hold from now on
+
+
+def test_without_a_checkpoint_a_start_records_its_own_settings(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    checkpoints.settle_run_record(out, checkpoints.run_record(_cfg(tmp_path), 1))
+    make_checkpoint(out, 10, complete=False)  # died while writing its first checkpoint: nothing to mix with
+    assert checkpoints.settle_run_record(out, checkpoints.run_record(_cfg(tmp_path, learning_rate=1.0), 1)) == []
+    assert json.loads((out / "run_start.json").read_text())["config"]["training"]["learning_rate"] == 1.0

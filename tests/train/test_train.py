@@ -250,3 +250,82 @@ def test_bad_data_stops_the_run_before_any_model_loads(tmp_path):
     assert f"{train}:3: " in proc.stderr and "get_wether" in proc.stderr
     assert "data does not match the data contract" in proc.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+# ----------------------------------------------------------------- sequence length
+
+
+def _label_spans(labels: list[int]) -> list[tuple[int, int]]:
+    spans, i = [], 0
+    while i < len(labels):
+        if labels[i] != -100:
+            j = i
+            while j + 1 < len(labels) and labels[j + 1] != -100:
+                j += 1
+            spans.append((i, j))
+            i = j + 1
+        else:
+            i += 1
+    return spans
+
+
+def test_long_conversations_are_cut_after_their_last_complete_answer(tmp_path):
+    """No label span without its </s>: cut after the last whole assistant turn, or drop the conversation."""
+    import random
+
+    from tests.helpers_train import conversation
+    from tasks.train import template
+
+    tok = template.load_tokenizer()
+    conv = conversation(0, random.Random(0))
+    # a second question and answer: three assistant turns (tool call, answer, answer)
+    conv["messages"] += [{"role": "user", "content": "And will it stay like that all week, do you think?"},
+                         {"role": "assistant", "content": "Nobody can promise a week of anything, least of all the sky."}]
+    full = template.encode(conv, tok)
+    spans = _label_spans(full["labels"])
+    assert len(spans) == 3 and all(full["input_ids"][end] == tok.eos_token_id for _, end in spans)
+    data = tmp_path / "long.jsonl"
+    data.write_text(json.dumps(conv) + "\n")
+
+    # the limit falls inside the last answer: the conversation ends after the second answer's </s>
+    limit = spans[2][0] + 5
+    (enc,), stats = train.load_examples(str(data), tok, limit)
+    assert len(enc["input_ids"]) == spans[1][1] + 1 and enc["input_ids"] == full["input_ids"][:spans[1][1] + 1]
+    assert (stats["shortened"], stats["dropped"], stats["truncated"]) == (1, 0, 1)
+    # the limit falls inside the first turn (the tool call): nothing complete fits, the line is dropped, and a file
+    # of only such lines fails clearly
+    with pytest.raises(ui.Fail, match="no line has an assistant answer within"):
+        train.load_examples(str(data), tok, spans[0][1])
+    # every cut in between ends on a whole turn: each label span of the result ends with </s>
+    for limit in range(spans[0][1] + 1, len(full["input_ids"]) + 1, 7):
+        (enc,), stats = train.load_examples(str(data), tok, limit)
+        assert len(enc["input_ids"]) <= limit
+        for _, end in _label_spans(enc["labels"]):
+            assert enc["input_ids"][end] == tok.eos_token_id, limit
+    # a conversation that fits is left alone
+    (enc,), stats = train.load_examples(str(data), tok, len(full["input_ids"]))
+    assert enc == full and stats["truncated"] == stats["shortened"] == 0
+
+
+def test_the_run_reports_shortened_and_dropped_conversations(tmp_path):
+    """make train prints the counts and writes them to metrics.jsonl and data_hashes.json."""
+    import random
+
+    from tests.helpers_train import conversation, write_data
+
+    train_file, val_file = write_data(tmp_path / "mine", n_train=12)
+    long = conversation(99, random.Random(5))
+    long["messages"] += [{"role": "user", "content": "Tell me more. " * 40},
+                         {"role": "assistant", "content": "There is little more to tell. " * 40}]
+    with open(train_file, "a") as fh:
+        fh.write(json.dumps(long) + "\n")
+    out = tmp_path / "out"
+    sets = overrides(tmp_path, out, **{"training.max_steps": 2, "data.max_seq_length": 300})
+    sets = [s for s in sets if not s.startswith(("data.train=", "data.validation="))]
+    r = run_train(sets + [f"data.train={train_file}", f"data.validation={val_file}"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "longer than 300: 1 shortened to their last complete answer, 0 dropped" in r.stdout
+    data_event = events(out, "data")[-1]
+    assert (data_event["shortened"], data_event["dropped"], data_event["conversations"]) == (1, 0, 13)
+    hashes = json.loads((out / "data_hashes.json").read_text())
+    assert (hashes["train"]["shortened"], hashes["train"]["max_seq_length"]) == (1, 300)
