@@ -41,7 +41,8 @@ CONFIG_KEY := $(subst /,_,$(CONFIG))
 DATA_KEY := $(subst /,_,$(DATA))
 DATA_FINAL := data/synthetic/final_train.jsonl data/synthetic/final_validation.jsonl
 DATA_METADATA := data/synthetic/merge_metadata.json
-DATA_SOURCES := tasks/data/generate.py tasks/data/gazetteer.py tasks/data/personas.py tasks/data/weather.py configs/tools.json
+DATA_SOURCES := tasks/data/generate.py tasks/data/gazetteer.py tasks/data/personas.py tasks/data/weather.py tasks/data/phrasing.py \
+  tasks/data/quality.py tasks/data/snips.py data/real/snips_getweather.jsonl configs/tools.json
 
 # ----------------------------------------------------------------------------- help
 .PHONY: help
