@@ -258,6 +258,9 @@ def choose_ask(c: Conversation, kinds=("now", "day", "tonight", "weekend", "rang
         t = rng.choice(phrasing.snips_for(c.split))
         template = t.text
         focus, yesno, comparative = t.focus, t.yesno, t.comparative
+        if when.kind == "now" and re.search(r"\b(forecast|will|going to|gonna)\b", t.text, re.IGNORECASE) and "now" in kinds and "range" in kinds:
+            # asks about what is coming, with no day: the next three days, said without words of its own
+            when = phrasing.When("range", 0, 3, "", "over the next three days")
         if comparative and when.kind != "day" or comparative and when.day == 0:
             when = phrasing.When("day", 1, 2, "tomorrow", "tomorrow")
     else:
@@ -303,8 +306,6 @@ def day_name(c: Conversation, start: dt.date, i: int) -> str:
         return "today"
     if i == 1:
         return "tomorrow"
-    if i == 2 and c.today is None:
-        return "the day after tomorrow"
     day = start + dt.timedelta(days=i)
     return f"on {day:%A}" if c.today is not None else f"on {day.day} {day:%B}"
 
@@ -440,6 +441,7 @@ def core_day(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt.
     v = {"place": place, "day": label, "desc": row["desc"], "be": be(row["desc"]), "hi": temp(row["hi"], ask),
          "lo": temp(row["lo"], ask), "pp": fmt(row["pp"]), "a_pp": article(fmt(row["pp"])), "psum": fmt(row["psum"])}
     v["span"] = span(rng, v["lo"], v["hi"])
+    v["dayn"] = label.removeprefix("on ")  # the day as a subject: "Saturday brings ...", not "on Saturday brings"
     focus = ask.focus
     state = verdict_day(focus, row)
     verdict = state if ask.yesno else None
@@ -464,7 +466,7 @@ def core_day(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt.
         rel = (word[0] if up else "warmer") if diff > 0 else ("colder" if not up else word[0].replace("warmer", "cooler").replace("hotter", "cooler"))
         core = expand(rng, rng.choice([
             "{place} will be " + rel + " {day}, [peaking at|topping out at|reaching] {hi} against {hi0} today",
-            "{day} tops out at {hi} in {place}, " + rel + " than today's {hi0}",
+            "{dayn} tops out at {hi} in {place}, " + rel + " than today's {hi0}",
         ]), **v)
         return core, verdict
     if ask.when.kind == "tonight" and focus in ("general", "rain", "hot", "warm", "cold"):
@@ -480,7 +482,7 @@ def core_day(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt.
         core = expand(rng, rng.choice([
             "{desc} {be} forecast in {place} {day}, with {a_pp} {pp}% chance of rain and about {psum} mm",
             "{place} can expect {desc} {day}: {a_pp} {pp}% chance, about {psum} mm",
-            "{day} brings {desc} to {place}, {a_pp} {pp}% chance of rain[ and about {psum} mm|]",
+            "{dayn} brings {desc} to {place}, {a_pp} {pp}% chance of rain[ and about {psum} mm|]",
         ]), **v)
     elif focus == "rain":
         core = expand(rng, rng.choice([
@@ -524,8 +526,10 @@ def core_days(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt
     v = {"place": place, "label": label, "min_hi": temp(min(r["hi"] for r in sel), ask), "max_hi": temp(max(r["hi"] for r in sel), ask),
          "min_lo": temp(min(r["lo"] for r in sel), ask), "max_lo": temp(max(r["lo"] for r in sel), ask),
          "max_pp": fmt(max(r["pp"] for r in sel))}
-    v["hi_span"] = rng.choice(["{a} to {b}", "between {a} and {b}", "from {a} up to {b}", "{a}-{b}".replace("-", " to ")]).format(a=v["min_hi"], b=v["max_hi"])
-    v["lo_span"] = rng.choice(["{a} to {b}", "between {a} and {b}", "from {a} to {b}", "{a} at the lowest and {b} at most"]).format(a=v["min_lo"], b=v["max_lo"])
+    # after "highs" or "lows": "highs of 12.0°C to 15.5°C", "lows between ..."
+    spans = ["of {a} to {b}", "between {a} and {b}", "from {a} up to {b}", "spanning {a} to {b}", "of {a} through {b}", "of {a} at the least, {b} at the most"]
+    v["hi_span"] = rng.choice(spans).format(a=v["min_hi"], b=v["max_hi"])
+    v["lo_span"] = rng.choice(spans).format(a=v["min_lo"], b=v["max_lo"])
     focus = ask.focus
     if focus in ("wind", "humid"):
         noun = FOCUS_NOUN[focus]
@@ -537,7 +541,8 @@ def core_days(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt
         verdict = "yes" if any(m == "yes" for _, m in marks) else "partly" if hits else "no"
         names = [day_name(c, start, i) for i in hits]
         if names:
-            v["days"] = join(names) if len(names) <= 4 else f"on {number_word(len(names))} of the {number_word(len(idx))} days"
+            v["days"] = join(names) if len(names) <= 4 else \
+                f"on all {number_word(len(idx))} days" if len(names) == len(idx) else f"on {number_word(len(names))} of the {number_word(len(idx))} days"
         noun = {"rain": "rain", "snow": "snow", "storm": "thunderstorms", "sun": "sunshine", "cloud": "cloud", "fog": "fog"}.get(focus)
         if verdict != "no":
             if noun is not None:
@@ -556,7 +561,7 @@ def core_days(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt
             if focus == "rain":
                 core = expand(rng, "{place} looks dry {label}; the highest chance of rain on any day is {max_pp}%", **v)
             elif noun is not None:
-                core = expand(rng, "no " + noun + " [shows up|appears] in the forecast for {place} {label}", **v)
+                core = expand(rng, "no " + noun + (" [show up|appear]" if noun.endswith("s") else " [shows up|appears]") + " in the forecast for {place} {label}", **v)
             else:
                 core = expand(rng, "{place} stays between {min_lo} and {max_hi} {label}", **v)
         if ask.when.kind == "weekend" and "weekend" not in core:
@@ -565,7 +570,7 @@ def core_days(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt
     core = expand(rng, rng.choice([
         "{label} {place} has [highs|daytime highs|afternoon highs] {hi_span} and [lows|night-time lows|overnight lows] {lo_span}",
         "{place} [runs|swings|goes] from [lows of|nights at] {min_lo} to [highs of|a top of|days at] {max_hi} {label}",
-        "[highs|the afternoons] in {place} [range|run|sit] {hi_span} {label}, [with lows|and the nights] {lo_span}",
+        "[highs|daytime temperatures] in {place} [range|run] from {min_hi} to {max_hi} {label}, with [lows|night-time lows] {lo_span}",
         "{label} {place} [should see|gets|is in for] [days|afternoons] {hi_span}, [nights|lows] {lo_span}",
     ]), **v)
     return core, None, []
@@ -579,7 +584,7 @@ def now_details(c: Conversation, ask: Ask, now: dict, said: str) -> list[str]:
     v = {"F": temp(now["apparent_temperature"], ask), "W": wind(now["wind_speed_10m"], ask), "H": fmt(now["relative_humidity_2m"]),
          "P": fmt(now["precipitation"]), "desc": now["weather_description"], "T": temp(now["temperature_2m"], ask)}
     options = {
-        "feels": ["It feels like {F}[ out there| outside| on the skin|].", "[With the wind and damp|Counting the wind|Allowing for the air|To the skin], [it feels|it comes across as|that's more like|you'd call it] {F}.",
+        "feels": ["It feels like {F}[ out there| outside| on the skin|].", "[With the wind and damp|Counting the wind|Allowing for the air|To the skin], [it feels like|it comes across as|that's more like|you'd call it] {F}.",
                   "[Feels-like|The apparent temperature|What you'll actually feel] [is|comes to|sits at] {F}."],
         "wind": ["[The wind is|Wind is running at|Winds are at|Wind speed is] {W}.", "[Expect|You'll feel|Outside,] [wind at|winds near|a breeze of|gusts around] {W}[ outside|]."],
         "humidity": ["[Humidity|Relative humidity|The humidity reading] [is|sits at|stands at|comes to] {H}%.",
@@ -602,9 +607,9 @@ def day_details(c: Conversation, ask: Ask, rows: list[dict], start: dt.date, ski
         return []
     if len(show) <= 5:
         pattern = rng.choice(["{day}: {desc}, {lo} to {hi}", "{day} {desc}, up to {hi}", "{day}, {desc} ({lo} to {hi})", "{day} {desc}, {lo} at night, {hi} by day",
-                              "{day} brings {desc}, up to {hi}", "{day}: high {hi}, low {lo}, {desc}"])
-        items = [pattern.format(day=day_name(c, start, i), desc=rows[i]["desc"], lo=temp(rows[i]["lo"], ask), hi=temp(rows[i]["hi"], ask))
-                 for i in show]
+                              "{dayn} brings {desc}, up to {hi}", "{day}: high {hi}, low {lo}, {desc}"])
+        items = [pattern.format(day=day_name(c, start, i), dayn=day_name(c, start, i).removeprefix("on "), desc=rows[i]["desc"],
+                                lo=temp(rows[i]["lo"], ask), hi=temp(rows[i]["hi"], ask)) for i in show]
         return [cap("; ".join(items)) + "."]
     out = []
     warm = max(show, key=lambda i: (rows[i]["hi"], -i))
@@ -623,7 +628,7 @@ def day_details(c: Conversation, ask: Ask, rows: list[dict], start: dt.date, ski
             "The [most|heaviest] " + kind + " [falls|comes|is due] {day}, [about|around|some] {psum} mm.",
             "{Day} [is the wettest|looks wettest|brings the most " + kind + "], [about|with about|at] {psum} mm.",
             "[Expect|Look for] the [heaviest|biggest] " + kind + " {day}: {psum} mm.",
-        ]), day=day_name(c, start, wettest), Day=cap(day_name(c, start, wettest)), psum=fmt(rows[wettest]["psum"])))
+        ]), day=day_name(c, start, wettest), Day=cap(day_name(c, start, wettest).removeprefix("on ")), psum=fmt(rows[wettest]["psum"])))
     else:
         out.append(rng.choice(["No rain is forecast on any of those days.", "It stays dry throughout.", "Not a wet day among them.",
                                "Every day of it looks dry.", "Rain stays out of the picture."]))
@@ -702,10 +707,10 @@ ONION_PREDICATES = {
              ["Snow Day", "Snow", "White Stuff On Cars", "Unplowed Pavements"], ["", "", ", Officials Silent", " Before Breakfast"]),
     "thunder": (["Advised To Hide From", "Count Seconds Between", "Unplug Everything Ahead Of", "Stay Indoors Through"],
                 ["Loud Sky Noises", "Flashes", "Thunderstorms", "Afternoon Storms"], ["", ", Lose Count", ", Just In Case", ", Dog In Charge"]),
-    "cold": (["Insist It's Not That Cold", "Dig Out Coats", "Debate Whether To Wear Gloves", "Report Breath Now Visible",
-              "Negotiate With Radiators"], ["", " Moments Before Losing Feeling In Fingers", " With Visible Reluctance", " For Third Time Today",
+    "cold": (["Insist It's Fine", "Dig Out Coats", "Debate Gloves", "Report Visible Breath", "Negotiate With Radiators",
+              "Deny Feeling Chilly", "Hug Radiators"], ["", " Moments Before Losing Feeling In Fingers", " With Visible Reluctance", " For Third Time Today",
               " Amid Chill"], ["", "", ", Deny Everything", ", Blame Wind"]),
-    "hot": (["Demand Answers From", "Form Orderly Queue To Escape", "Stand In Front Of Open Fridges To Avoid", "File Complaint About"],
+    "hot": (["Demand Answers From", "Queue To Escape", "Hide From", "File Complaint About", "Negotiate With", "Wilt Under"],
             ["Sun", "Heat", "Afternoon Sun", "Scorching Pavements"], ["", "", ", Sun Declines Comment", ", Do Nothing, Slowly"]),
     "windy": (["Lose Hats To", "Chase Recycling Bins Through", "Report Umbrellas Defeated By", "Lean Into"],
               ["Gusts", "Wind", "Strong Breeze", "Aggressive Air"], ["", "", ", Dignity", ", Give Up On Hair"]),
@@ -713,8 +718,9 @@ ONION_PREDICATES = {
               "Grudgingly Admit Liking", "Take Long Lunches Over"],
              ["Pleasant Weather", "Perfectly Fine Sky", "Good Weather", "Sunny Day", "Nice Afternoon"],
              ["", "", " Through Office Window", ", Await Catch", " From Desks", ", Cancel Moaning"]),
-    "mild": (["Report Weather Exists,", "Describe Day As 'Fine, I Guess',", "Shrug At", "Fail To Find Fault With", "Offer Lukewarm Review Of"],
-             ["", "", "Weather", "Middling Day", "Unremarkable Sky"], ["", " Offer No Further Comment", ", Keep Trying", ", Move On"]),
+    "mild": (["Report Weather Exists,", "Call Day 'Fine',", "Shrug At Sky,", "Find No Fault With Sky,", "Give Sky Lukewarm Review,",
+              "Note Weather, Move Along,"], [""], [" Offer No Further Comment", " Keep Trying", " Return To Work", " Remain Unmoved",
+              " Ask For Something More Interesting"]),
     "fog": (["Unable To See", "Wave At Strangers Hidden By", "Lose Track Of Buildings In"], ["Fog", "Grey Murk", "Across The Street"], ["", ", Carry On"]),
 }
 
@@ -736,7 +742,8 @@ ONION_QUOTES = {
               "I've given up on my hair entirely"],
     "fair": ["I don't trust it", "I keep waiting for the catch", "Something this nice usually comes with a bill",
              "I've had to cancel an entire afternoon of moaning", "I've put sunglasses on and I feel like a fraud",
-             "Everyone is being nice to each other and frankly it's unsettling", "I went outside on purpose, which is a first"],
+             "Everyone is being pleasant and it's unsettling", "I went outside on purpose, which is a first",
+             "I've had to find new things to be annoyed about", "My umbrella feels abandoned"],
     "mild": ["It's weather, I suppose", "I had a complaint ready and nowhere to use it", "It's neither here nor there, much like me",
              "I put on a jacket, took it off, and put it back on", "Honestly, I've seen worse and I've seen better"],
     "fog": ["I walked into my own car", "I'm told the city is still there", "I waved at a lamppost for a full minute"],
@@ -753,7 +760,10 @@ ONION_TAILS = [""] * 40 + [", hands in pockets", ", shrugging", ", from a doorwa
 
 
 def onion_headline(rng: random.Random, place: str, mood: str) -> str:
-    subject = rng.choice(ONION_SUBJECTS).replace("{Place}", place)
+    if place[:1].islower():  # "your area": no name to put in a headline
+        subject = rng.choice(["Area Residents", "Local Campers", "Nearby Hikers", "Local Commuters", "Area Dog Walkers"])
+    else:
+        subject = rng.choice(ONION_SUBJECTS).replace("{Place}", place)
     verb, obj, tail = (rng.choice(part) for part in ONION_PREDICATES.get(mood, ONION_PREDICATES["mild"]))
     return re.sub(r"\s+", " ", f"{subject} {verb} {obj}{tail}").replace(" ,", ",").strip(" ,")
 
@@ -765,8 +775,8 @@ ONION_COMPOSED = [
     "[My neighbour|My husband|My wife|My boss|My mother|The dog] [says|insists|swears|keeps telling me] [it's fine|it'll clear up|it's my fault|"
     "this is normal|I'm overreacting] [, and frankly|, but honestly|, and to be fair|, though] [I'm not convinced|they may be right|I've heard that before|"
     "I've stopped listening|I've given up arguing]",
-    "[Frankly|Look|Between you and me|To be honest], [I blame|I'm holding responsible|I've written to] [the council|my landlord|the sky|"
-    "whoever runs this] [and I expect|and I want|and I'm demanding] [an apology|answers|a refund|a full inquiry]",
+    "[Frankly|Look|Between you and me|To be honest], [I blame|I'm holding responsible|I've written to] [the council|my landlord|the sky|the mayor|"
+    "whoever runs this|the weather people|the government|my neighbour's wind chimes] [and I expect|and I want|and I'm demanding] [an apology|answers|a refund|a full inquiry]",
     "[I checked|I looked at|I refreshed] [three apps|the forecast|my phone] [twice|all morning|before breakfast] [and I still|and somehow I|"
     "yet I] [got it wrong|wore the wrong shoes|brought the wrong coat|ended up surprised]",
 ]
@@ -774,15 +784,18 @@ ONION_COMPOSED = [
 
 def onion_witness(rng: random.Random, mood: str) -> str:
     """An invented witness with a deadpan quote (no ages: every number in an answer comes from a tool)."""
-    if rng.random() < 0.5:
+    if rng.random() < 0.65:
         quote = expand(rng, rng.choice(ONION_COMPOSED)).replace(" ,", ",")
     else:
         quote = rng.choice(ONION_QUOTES.get(mood, ONION_QUOTES["mild"]))
-    who = f"{rng.choice(ONION_ROLES)} {rng.choice(ONION_FIRST)} {rng.choice(ONION_LAST)}{rng.choice(ONION_TAILS)}"
+    tail = rng.choice(ONION_TAILS)
+    who = f"{rng.choice(ONION_ROLES)} {rng.choice(ONION_FIRST)} {rng.choice(ONION_LAST)}{tail}"
     verb = rng.choice(ONION_VERBS)
     if rng.random() < 0.5:
+        if verb == "told reporters":
+            return f"\u201c{quote},\u201d {who}{',' if tail else ''} told reporters."
         return f"\u201c{quote},\u201d {verb} {who}."
-    return f"{cap(who)} {verb}: \u201c{quote}.\u201d"
+    return f"{cap(who)}{',' if tail else ''} {verb}: \u201c{quote}.\u201d"
 
 
 def voiced(c: Conversation, lead_core: str, verdict: str | None, facts: list[str], mood: str, place: str) -> str:
@@ -1044,8 +1057,8 @@ def scenario_multi_turn(c: Conversation, tags: dict) -> None:
         tags["variant"] = "dialogue"
     known = {city.name: city}  # places whose coordinates the conversation already holds
     forecasts: dict[str, dict] = {}
-    if "daily" in payload:
-        forecasts[city.name] = payload
+    currents: dict[str, dict] = {}
+    (forecasts if "daily" in payload else currents)[city.name] = payload
     turns = rng.choice([2, 2, 3])  # three or four user turns (five with a thanks), within 2,048 tokens
     for _ in range(turns):
         move = rng.choice(["next_day", "place", "focus", "units", "place", "next_day"])
@@ -1083,8 +1096,7 @@ def scenario_multi_turn(c: Conversation, tags: dict) -> None:
             c.user(mess(rng, c.pick(FOLLOW_PLACE).replace("{p}", m.text), lower))
             c.call(*geocode_call(c, m))
             payload = c.call(*weather_call(c, other, ask))
-            if "daily" in payload:
-                forecasts[other.name] = payload
+            (forecasts if "daily" in payload else currents)[other.name] = payload
             answer(c, ask, other.name, payload)
             known[other.name] = other
             city = other
@@ -1096,19 +1108,20 @@ def scenario_multi_turn(c: Conversation, tags: dict) -> None:
                 new = replace(new, when=When("now", label="right now"))
             c.user(mess(rng, c.pick(FOLLOW_FOCUS[focus]), lower))
             fc = forecasts.get(city.name)
-            if new.when.kind != "now" and fc is not None and len(fc["daily"]["time"]) > new.when.day:
+            if new.when.kind == "now" and city.name in currents:  # the conditions already on the table: no call
+                answer(c, new, city.name, currents[city.name])
+            elif new.when.kind != "now" and fc is not None and len(fc["daily"]["time"]) > new.when.day:
                 new = replace(new, when=replace(new.when, days=len(fc["daily"]["time"])))
                 answer(c, new, city.name, fc)
             else:
                 payload = c.call(*weather_call(c, city, new))
-                if "daily" in payload:
-                    forecasts[city.name] = payload
+                (forecasts if "daily" in payload else currents)[city.name] = payload
                 answer(c, new, city.name, payload)
             ask = new
             continue
         # units: the same figures again in °F, from the last tool result (no new call)
         c.user(mess(rng, c.pick(FOLLOW_UNITS), lower))
-        new = replace(ask, fahrenheit=True)
+        new = replace(ask, fahrenheit=True, yesno=False)
         last = json.loads(next(m["content"] for m in reversed(c.messages) if m["role"] == "tool"))
         answer(c, new, city.name, last)
         ask = new
@@ -1121,7 +1134,7 @@ def ask_where(c: Conversation) -> str:
     rng, p = c.rng, c.persona
     base = expand(rng, rng.choice([
         "[Which city|Which place|Where] [are you asking about|should I check|do you mean]?",
-        "I need a place to look up: [which city are you in|where are you]?",
+        "[I need a place to look up|I'll need a town first|A city name would help], [which one is it|where are you]?",
         "[Where are you|Which town is it]? [Tell me|Give me] the [city|name] and I'll [check|look it up][ right away|].",
     ]))
     if p.name == "twain":
@@ -1344,7 +1357,7 @@ def scenario_error_too_many_days(c: Conversation, tags: dict) -> None:
         asked_words = f"{number_word(asked)} days" if "month" not in phrase else "a month"
     c.user(mess(rng, text, lower))
     clause = expand(rng, rng.choice([
-        "[my forecasts reach|the forecast service covers|I can forecast|my tools look] [fourteen days|two weeks] [ahead|out|forward] [and no further|at most|and stop there], so I can't [cover|forecast|do] {x}.",
+        "[my forecasts reach|the forecast service covers|I can forecast|my tools look] [fourteen days|two weeks] [ahead|out|forward] [and no further|at most|and stop there], so I can't [cover|do|stretch to] {x}.",
         "[forecasts beyond fourteen days aren't available|anything past two weeks would be guesswork rather than a forecast], so I can't do {x}.",
     ]), x=asked_words)
     offer = expand(rng, rng.choice([

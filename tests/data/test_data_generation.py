@@ -437,7 +437,7 @@ def test_mentions_give_arguments_from_the_words_written():
         assert gazetteer.geocode(m.args["city"]) == city  # native names and misspellings resolve
 
 
-_SENTENCES = re.compile(r"(?<=[.!?])\s+")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n\n")  # an Onion headline stands on its own line
 PLURAL_DESC = [d for d in weather.WMO.values() if d.endswith("s")]
 SINGULAR_DESC = [d for d in weather.WMO.values() if not d.endswith("s")]
 GRAMMAR = [
