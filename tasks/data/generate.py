@@ -586,7 +586,7 @@ def now_details(c: Conversation, ask: Ask, now: dict, said: str) -> list[str]:
     options = {
         "feels": ["It feels like {F}[ out there| outside| on the skin|].", "[With the wind and damp|Counting the wind|Allowing for the air|To the skin], [it feels like|it comes across as|that's more like|you'd call it] {F}.",
                   "[Feels-like|The apparent temperature|What you'll actually feel] [is|comes to|sits at] {F}."],
-        "wind": ["[The wind is|Wind is running at|Winds are at|Wind speed is] {W}.", "[Expect|You'll feel|Outside,] [wind at|winds near|a breeze of|gusts around] {W}[ outside|]."],
+        "wind": ["[The wind is|Wind is running at|Winds are at|Wind speed is] {W}.", "[Expect|You'll feel] [wind at|winds near|a breeze of|gusts around] {W}[ outside|]."],
         "humidity": ["[Humidity|Relative humidity|The humidity reading] [is|sits at|stands at|comes to] {H}%.",
                      "[The air holds|The air carries|There's|You'll feel] {H}% humidity[ at present| out there|].",
                      "{H}% humidity [on top of that|as well|besides]."],
@@ -980,7 +980,7 @@ def scenario_ambiguous_place(c: Conversation, tags: dict) -> None:
     variant = rng.choice(["hint", "ask", "ask", "first"])
     lower = rng.random() < 0.3
     target = rng.choice(places) if variant != "first" else places[0]
-    hint = target.admin1 if target.country == "United States" else target.country if variant == "hint" else None
+    hint = (target.admin1 if target.country == "United States" else target.country) if variant == "hint" else None
     if variant == "hint" and target.country == "United States":
         hint = rng.choice([target.admin1, {"Oregon": "OR", "Maine": "ME", "California": "CA"}.get(target.admin1, target.admin1)])
     text_name = name.lower() if lower else name
@@ -1134,7 +1134,7 @@ def ask_where(c: Conversation) -> str:
     rng, p = c.rng, c.persona
     base = expand(rng, rng.choice([
         "[Which city|Which place|Where] [are you asking about|should I check|do you mean]?",
-        "[I need a place to look up|I'll need a town first|A city name would help], [which one is it|where are you]?",
+        "[I need a place to look up|I'll need a town first|A city name would help]: [which one is it|where are you]?",
         "[Where are you|Which town is it]? [Tell me|Give me] the [city|name] and I'll [check|look it up][ right away|].",
     ]))
     if p.name == "twain":
@@ -1409,7 +1409,7 @@ KNOWLEDGE = [
 ]
 KNOWLEDGE_TAILS = {
     "twain": ["[That much I can tell you without a tool|No instruments needed for that one]; [the weather itself|a forecast] [I'd have to look up|needs a city and a look].",
-              "[I've found the science|The science of it] [a good deal more dependable than the weather|more reliable than the thing it studies]."],
+              "[I've found the science|I find the science of it] [a good deal more dependable than the weather|more reliable than the thing it studies]."],
     "franklin": ["[Understanding the sky|Knowing the why of it] [is the first step to dressing for it|saves more than it costs].",
                  "[Curiosity about the air|A question about the sky] [has served me well|never wasted a man's time]; [ask me for a city's weather|name a city] [whenever you like|and I'll look it up]."],
     "onion": ["[Scientists|Experts] [confirmed|stood by] the explanation [at press time|when reached for comment], [adding nothing further|declining to elaborate]."],
@@ -1606,9 +1606,20 @@ def token_stats(conversations: list[dict], train: list[dict]) -> dict:
     }
 
 
-# Measured on the generator before issue 13 (generator 1.0.0, seed 1729), for the closing comparison.
+# The same figures for the data before issue 13 (generator 1.0.0, seed 1729, commit 3ba4046), measured
+# with tasks.data.quality and the tokenizer on its committed files: the comparison merge_metadata carries.
 BEFORE = {
-    "tokens": {"mean": 1072.8, "system_prompt_tokens": {"twain": 126, "franklin": 124, "onion": 115, "neutral": 103}},
+    "tokens": {"mean": 1072.8, "per_epoch": {"processed": 15440151, "loss_carrying": 2382707},
+               "system_prompt_tokens": {"twain": 126, "franklin": 124, "onion": 115, "neutral": 103},
+               "over_max_seq_length_2048": 95},
+    "user_turns": {"turns": 19486, "shapes": 1785, "shapes_covering_half": 123, "vocabulary": 192, "with_coordinates": 0.1416,
+                   "conversations_by_user_turns": {"1": 12514, "2": 3486}, "lower_case": 0.0, "accented": 0},
+    "answers_address_questions": {"yesno_questions": 1114, "yesno_with_verdict": 0.1607, "wind_questions": 86,
+                                  "wind_answer_names_wind": 0.4535, "rain_questions": 796, "rain_answer_names_rain": 0.6884,
+                                  "failure_count": 2360},
+    "top_5gram_per_persona": {"franklin": 0.086, "neutral": 0.0541, "onion": 0.0637, "twain": 0.0607},
+    "geocode_arguments_match_user": 0.9759,
+    "validation_overlap": {"exact_user_turns": 0.2943, "user_shapes": 0.9647},
 }
 
 
