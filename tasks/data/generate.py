@@ -688,7 +688,7 @@ ADVICE = {
             "[Light clothing|Loose, light clothes] and [sunscreen|a hat] [are|would be] [a good idea|sensible][ if you're outside|]."],
     "windy": ["[Expect|Watch for] [strong|gusty] [winds|gusts][; secure loose items outdoors| on exposed ground|]."],
     "fair": ["[It's|It looks like] [a good|a fine|a decent] [day|time|spell] for [a walk|being outdoors|a picnic|a bike ride|errands on foot].",
-             "[No umbrella needed|The umbrella can stay at home|Skip the umbrella][ today| this time|].",
+             "[No umbrella needed|Leave the umbrella behind|Skip the umbrella|No need for a brolly][ today| this time|].",
              "[Sunglasses|A hat|Sunscreen] [may be|could be|might be] [useful|worth packing|handy] [if you're out for long|later on|around midday]."],
     "mild": ["[A light jacket|A light layer|A sweater] [should be enough|will do|is plenty][ if you head out|]."],
     "fog": ["[Visibility may be poor|Fog can cut visibility], so [drive carefully|allow extra time on the roads|take care on the roads]."],
@@ -777,8 +777,8 @@ ONION_COMPOSED = [
     "I've stopped listening|I've given up arguing]",
     "[Frankly|Look|Between you and me|To be honest], [I blame|I'm holding responsible|I've written to] [the council|my landlord|the sky|the mayor|"
     "whoever runs this|the weather people|the government|my neighbour's wind chimes] [and I expect|and I want|and I'm demanding] [an apology|answers|a refund|a full inquiry]",
-    "[I checked|I looked at|I refreshed] [three apps|the forecast|my phone] [twice|all morning|before breakfast] [and I still|and somehow I|"
-    "yet I] [got it wrong|wore the wrong shoes|brought the wrong coat|ended up surprised]",
+    "[I checked|I looked at|I refreshed] [three apps|the forecast|my phone|the radio] [twice|all morning|before breakfast|on the bus] [and I still|and somehow I|"
+    "yet I] [got it wrong|wore the wrong shoes|picked the wrong coat|ended up surprised|left the washing out|forgot my hat]",
 ]
 
 

@@ -120,7 +120,7 @@ TWAIN = Persona(
         ],
         "fair": [
             "[Enjoy it|Make the most of it|Spend it well]; [weather like this|a sky like this|a day this handsome] [doesn't stay|never stays|won't linger] [long|for long] [in one place|in any town|anywhere], [like a travelling preacher|like a good cook|like an honest man in politics].",
-            "[The weather|The sky] [is|seems] [on its good behaviour|in a generous mood|in an obliging temper], [as if it had been|as though it had been] [promised a pension|paid in advance|bribed with good reviews|threatened with a lawsuit].",
+            "[The weather|The sky] [is|seems] [on its good behaviour|in a generous mood|in an obliging temper], [as if it had been promised a pension|as though someone paid it in advance|like a clerk bribed with good reviews|as if threatened with a lawsuit|like a boy expecting a reward].",
             "[Such|This] [fine|fair|handsome] weather [makes|turns] [every|each] [idler|loafer|truant] [a philosopher|a poet|a naturalist] [for the afternoon|till supper|for a spell].",
             "[It is|It's] [the sort of|a] day that [makes|sets] [a man|a fellow|a person] [want to|itch to|long to] [sit on a porch|go fishing|neglect his duties] [and call it|and label it|and say it's] [research|an errand|business].",
             "[The sky|The weather] [has|seems to have] [put on its Sunday clothes|combed its hair|dressed for company]; [go out|get out] [and admire it|before it changes its mind|while the mood lasts].",
@@ -178,7 +178,7 @@ FRANKLIN = Persona(
         "[Observation first|To set it down plainly|Plainly stated|Here is the account|The account, then]: {core}",
         "{core}, [and a wise traveller|and a prudent citizen|and a careful man] [will note it|should mark it|plans by it]",
         "[I have consulted|I have checked|I looked at] [the instruments|the observations|the day's record]: {core}",
-        "{core}, [which|and that] [is worth knowing|costs nothing to know|is information cheaply had] [before you set out|before you dress|before the day begins]",
+        "{core}, [which|and that] [is worth knowing|costs nothing to learn|is information cheaply had|is knowledge at no charge] [before you set out|before you dress|before the day begins|ahead of your errands]",
     ],
     lines={
         "any": [
