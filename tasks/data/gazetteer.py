@@ -25,6 +25,7 @@ class City(NamedTuple):
     latitude: float
     longitude: float
     elevation: int
+    admin1: str = ""  # state or region, as Open-Meteo's `admin1`; set where a name is shared
 
 
 # (name, country, ISO 3166 code, latitude, longitude, elevation in metres)
@@ -387,6 +388,59 @@ _ROWS = [
 CITIES: list[City] = [City(*row) for row in _ROWS]
 CITY_BY_NAME: dict[str, City] = {c.name: c for c in CITIES}
 
+# Names that several real places share. Open-Meteo's geocoder returns them all, largest first, with
+# `admin1` to tell them apart; the model must pick by the user's hint or ask. The first of each list
+# is the gazetteer's own city (its row above, with admin1 added).
+_HOMONYM_ROWS = {
+    "Portland": [("Oregon", None), ("Maine", ("United States", "US", 43.66, -70.26, 10))],
+    "San Jose": [("California", ("United States", "US", 37.34, -121.89, 26)), ("San José", None)],
+    "Valencia": [("Valencia", None), ("Carabobo", ("Venezuela", "VE", 10.16, -68.00, 479))],
+    "Cordoba": [("Córdoba", None), ("Andalusia", ("Spain", "ES", 37.89, -4.78, 120))],
+    "Birmingham": [("England", None), ("Alabama", ("United States", "US", 33.52, -86.81, 180))],
+    "London": [("England", None), ("Ontario", ("Canada", "CA", 42.98, -81.25, 251))],
+    "Perth": [("Western Australia", None), ("Scotland", ("United Kingdom", "GB", 56.40, -3.43, 20))],
+    "Kingston": [("Kingston", None), ("Ontario", ("Canada", "CA", 44.23, -76.48, 93))],
+    "Paris": [("Île-de-France", None), ("Texas", ("United States", "US", 33.66, -95.56, 180))],
+    "Sydney": [("New South Wales", None), ("Nova Scotia", ("Canada", "CA", 46.14, -60.18, 20))],
+}
+HOMONYMS: dict[str, list[City]] = {
+    name: [CITY_BY_NAME[name]._replace(admin1=admin1) if row is None else City(name, *row, admin1=admin1)
+           for admin1, row in rows]
+    for name, rows in _HOMONYM_ROWS.items()
+}
+# Where the bare name really is ambiguous (no one place the user obviously means): the generator only
+# uses these with a hint, a country, or as a lesson in asking which one.
+AMBIGUOUS = ("Portland", "San Jose", "Valencia", "Cordoba")
+
+# Other spellings the geocoder resolves to a gazetteer city: native names with their accents (as
+# Open-Meteo's geocoder accepts them) and common misspellings of the kind people type.
+NATIVE_NAMES = {
+    "São Paulo": "Sao Paulo", "München": "Munich", "Köln": "Cologne", "Zürich": "Zurich", "Genève": "Geneva",
+    "Bogotá": "Bogota", "Medellín": "Medellin", "Kraków": "Krakow", "Reykjavík": "Reykjavik",
+    "Montréal": "Montreal", "Québec": "Quebec City", "Wien": "Vienna", "Praha": "Prague", "Lisboa": "Lisbon",
+    "Firenze": "Florence", "Napoli": "Naples", "Venezia": "Venice", "Milano": "Milan", "Roma": "Rome",
+    "Sevilla": "Seville", "Málaga": "Malaga", "Göteborg": "Gothenburg", "Tromsø": "Tromso",
+    "Bruxelles": "Brussels", "Asunción": "Asuncion", "Brasília": "Brasilia", "Belém": "Belem",
+    "Cancún": "Cancun", "Valparaíso": "Valparaiso", "Marrakech": "Marrakesh", "Kyiv": "Kyiv",
+    "Athína": "Athens", "København": "Copenhagen", "Warszawa": "Warsaw", "Beograd": "Belgrade",
+    "Bucureşti": "Bucharest", "Torino": "Turin", "Den Haag": None,
+}
+NATIVE_NAMES = {k: v for k, v in NATIVE_NAMES.items() if v is not None and k != v}
+MISSPELLINGS = {
+    "Edinburg": "Edinburgh", "Pittsburg": "Pittsburgh", "Amsterdm": "Amsterdam", "Barcelonna": "Barcelona",
+    "Copenhagan": "Copenhagen", "Budapset": "Budapest", "Philadelphia": None, "Philadelpia": "Philadelphia",
+    "Cincinatti": None, "Albuqerque": "Albuquerque", "Los Angelas": "Los Angeles", "Chicgo": "Chicago",
+    "Melbourn": "Melbourne", "Brisbaine": "Brisbane", "Vancover": "Vancouver", "Torronto": "Toronto",
+    "Manchestor": "Manchester", "Dubln": "Dublin", "Lisbn": "Lisbon", "Stockholme": "Stockholm",
+    "Helsinky": "Helsinki", "Reykjavic": "Reykjavik", "Marseilles": "Marseille", "Bankok": "Bangkok",
+    "Singapour": "Singapore", "Johannesberg": "Johannesburg", "Nairoby": "Nairobi", "Buenos Aries": "Buenos Aires",
+    "Rio de Janiero": "Rio de Janeiro", "Sidney": None, "Kathmandhu": "Kathmandu", "Tokio": "Tokyo",
+    "Seol": "Seoul", "Istambul": "Istanbul", "Jerusalam": "Jerusalem", "Albequerque": "Albuquerque",
+    "Minneapols": "Minneapolis", "Las Vagas": "Las Vegas", "Edmondton": "Edmonton", "Montevidio": "Montevideo",
+}
+MISSPELLINGS = {k: v for k, v in MISSPELLINGS.items() if v is not None}
+ALIASES: dict[str, str] = NATIVE_NAMES | MISSPELLINGS
+
 # Fictional or invented names: no geocoder returns them.
 UNKNOWN_PLACES = [
     "Atlantis", "El Dorado", "Shangri-La", "Gotham", "Narnia", "Wakanda", "Lilliput", "Brigadoon",
@@ -408,13 +462,26 @@ def invented_place(rng) -> str:
     return rng.choice(_SYLLABLES_A) + rng.choice(_SYLLABLES_B)
 
 
+_BY_KEY: dict[str, str] = {c.name.lower(): c.name for c in CITIES} | {a.lower(): n for a, n in ALIASES.items()}
+
+
 def geocode(name: str) -> City | None:
-    """The gazetteer's answer to a city name (exact name, case-insensitive)."""
-    key = name.strip().lower()
-    for city in CITIES:
-        if city.name.lower() == key:
-            return city
-    return None
+    """The gazetteer's city for a name: exact, a native name or a known misspelling (case-insensitive)."""
+    canonical = _BY_KEY.get(" ".join(name.split()).lower())
+    return CITY_BY_NAME[canonical] if canonical else None
+
+
+def geocode_all(name: str, country: str | None = None) -> list[City]:
+    """Every place the geocoder returns for `name` (optionally within `country`, a name or ISO code),
+    largest first, as Open-Meteo answers a search: several for a shared name, none for an unknown one."""
+    city = geocode(name)
+    if city is None:
+        return []
+    found = HOMONYMS.get(city.name, [city])
+    if country:
+        key = country.strip().lower()
+        found = [c for c in found if key in (c.country.lower(), c.country_code.lower())]
+    return found
 
 
 def run() -> None:

@@ -3,28 +3,34 @@
     python -m tasks.data.generate [--out data/synthetic] [--n 16000] [--seed 1729]
     make data
 
-Writes `final_train.jsonl` and `final_validation.jsonl` (a persona-stratified 90/10
-split), validates both against the data contract (tasks.data.validate), measures
-tokens with the real Mistral v0.2 tokenizer and the project's chat template, and
-writes `merge_metadata.json` LAST (make's target for all three files).
+Writes `final_train.jsonl` and `final_validation.jsonl`, validates both against the data contract
+(tasks.data.validate), checks that every answer addresses its question (tasks.data.quality), measures
+tokens with the real Mistral v0.2 tokenizer and the project's chat template, and writes
+`merge_metadata.json` LAST (make's target for all three files).
 
-Every conversation is a real shape, not a label (`tags.scenario`):
+Users ask as people do (tasks.data.phrasing: real SNIPS questions with their slots replaced, and
+casual, lower-case, misspelt questions), about days the tools can answer or, as lessons, about days
+and things they cannot. Every answer's first sentence answers the question (a verdict, the variable
+asked about, the day asked about) and every number in it is a tool figure or an exact conversion of
+one (°F, mph). Scenarios (`tags.scenario`):
 
-- current, forecast: the user gives coordinates; one tool round; forecast days
-  requested from the tool equal the days asked for;
-- geocode_then_weather: a city by name; geocode_location, then the weather call
-  with the returned coordinates;
-- multi_turn: two or more user turns where a later one depends on an earlier one
-  (another city, "and tomorrow?", a comparison, more days, a clarified place);
-- error_unknown_place (geocoder finds nothing), error_tool (a tool returns an
-  error), error_too_many_days (more than 14 days asked): the assistant explains
-  and offers what it can; some continue to a successful answer;
-- no_tool: greetings, questions about the assistant, off-topic requests and
-  questions that lack a place: no tool call.
+- geocode_then_weather: a place by name; geocode_location, then the weather call with its coordinates;
+- current, forecast: the user gives coordinates (a small share); one tool round;
+- compare: two places at once: two geocode calls in one turn, then two weather calls in one turn;
+- ambiguous_place: the geocoder returns several places (Portland, San Jose, ...): the model picks by
+  the user's hint, or asks which, or says which it took;
+- multi_turn: three to five user turns that refer back ("there", "the day after", another city);
+- unsupported: hourly, historical or UV questions: answered honestly, with what the tools can give;
+- error_unknown_place, error_tool, error_too_many_days: the assistant explains and offers what it can;
+- no_tool: greetings, thanks, questions about the assistant, weather knowledge, off-topic requests
+  and questions with no place ("near me"): no tool call.
 
-Deterministic: each conversation draws from its own `random.Random(f"{seed}:{i}")`,
-so the same seed gives the same bytes on every machine. `generate(n)` is the fast,
-tokenizer-free entry point that tests of other modules use for small datasets.
+The validation split is held out: its conversations use other cities and other phrasing families
+(phrasing.in_split) than training, and none of its user turns appears in training.
+
+Deterministic: each conversation draws from its own `random.Random(f"{seed}:{i}")`, so the same seed
+gives the same bytes on every machine. `generate(n)` is the fast, tokenizer-free entry point that
+tests of other modules use for small datasets.
 """
 
 from __future__ import annotations
@@ -40,12 +46,15 @@ import statistics
 import string
 import time
 from collections import Counter
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 from tasks import ui
 
-from tasks.data import freshness, gazetteer, weather
-from tasks.data.personas import PERSONAS
+from tasks.data import freshness, gazetteer, phrasing, weather
+from tasks.data.phrasing import When, number_word
+from tasks.data.personas import PERSONAS, Persona, system_prompt
 
 TAG = "DATA"
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,35 +65,29 @@ METADATA_FILE = "merge_metadata.json"
 SEED = 1729
 N_TOTAL = 16000
 VALIDATION_FRACTION = 0.10
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "2.0.0"
 PROFILES = ("cpu", "m4", "h100")
 
 # Shares of the whole dataset; the same mix inside every persona.
 SCENARIO_SHARES = {
-    "current": 0.13,
-    "forecast": 0.13,
-    "geocode_then_weather": 0.31,
-    "multi_turn": 0.15,
-    "error_unknown_place": 0.06,
+    "geocode_then_weather": 0.36,
+    "current": 0.03,
+    "forecast": 0.03,
+    "compare": 0.05,
+    "ambiguous_place": 0.04,
+    "multi_turn": 0.14,
+    "unsupported": 0.05,
+    "error_unknown_place": 0.05,
     "error_tool": 0.05,
-    "error_too_many_days": 0.06,
-    "no_tool": 0.11,
+    "error_too_many_days": 0.05,
+    "no_tool": 0.15,
 }
 ERROR_SCENARIOS = ("error_unknown_place", "error_tool", "error_too_many_days")
+DATED_SHARE = 0.35  # conversations whose system prompt carries today's date
 
 # ----------------------------------------------------------------------------- text helpers
 
 _ALTERNATIVE = re.compile(r"\[([^\[\]]*)\]")
-_NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-                 "sixteen seventeen eighteen nineteen twenty").split()
-_TENS = {20: "twenty", 30: "thirty"}
-
-
-def number_word(n: int) -> str:
-    if n < len(_NUMBER_WORDS):
-        return _NUMBER_WORDS[n]
-    tens, unit = divmod(n, 10)
-    return _TENS[tens * 10] + (f"-{_NUMBER_WORDS[unit]}" if unit else "")
 
 
 def expand(rng: random.Random, template: str, **values) -> str:
@@ -106,42 +109,108 @@ def fmt(x: float) -> str:
     return json.dumps(x)
 
 
+def to_fahrenheit(c: float) -> float:
+    return round(c * 9 / 5 + 32, 1)
+
+
+def to_mph(kmh: float) -> float:
+    return round(kmh / 1.609344, 1)
+
+
+def article(number: str) -> str:
+    """'a' or 'an' before a number as it is read aloud (an 8, an 11, an 18, an 80)."""
+    whole = number.split(".")[0].lstrip("-")
+    return "an" if whole.startswith("8") or whole in ("11", "18") else "a"
+
+
+def plural(desc: str) -> bool:
+    """WMO descriptions are noun phrases; those ending in s (skies, showers, thunderstorms) are plural."""
+    return desc.endswith("s")
+
+
+def be(desc: str) -> str:
+    return "are" if plural(desc) else "is"
+
+
+SPANS = ["{a} to {b}", "from {a} to {b}", "between {a} and {b}", "{a} at night and {b} by day", "{a} rising to {b}", "{a} up to {b}",
+         "{b} at best and {a} at worst", "{a} overnight, {b} in the afternoon", "anywhere from {a} to {b}", "{a} climbing to {b}",
+         "{b} by mid-afternoon from {a}", "no lower than {a} and no higher than {b}", "{a} in the small hours, {b} at the peak",
+         "{a} early, {b} later"]
+
+
+def span(rng: random.Random, lo: str, hi: str) -> str:
+    """A temperature range in one of several wordings (the same two figures)."""
+    return rng.choice(SPANS).format(a=lo, b=hi)
+
+
+def join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 # ----------------------------------------------------------------------------- conversation builder
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What one user turn asks: the time, what it is about, the units wanted."""
+    when: When
+    focus: str = "general"
+    yesno: bool = False
+    comparative: bool = False
+    fahrenheit: bool = False
+    mph: bool = False
 
 
 class Conversation:
     """Accumulates messages in the OpenAI chat format."""
 
-    def __init__(self, rng: random.Random, persona: str, world: str):
+    def __init__(self, rng: random.Random, persona: str, world: str, split: str, dated: bool):
         self.rng = rng
         self.world = world  # seeds the weather: every call in one conversation sees the same weather
-        self.persona = PERSONAS[persona]
-        self.messages: list[dict] = [{"role": "system", "content": self.persona.system}]
+        self.split = split
+        self.persona: Persona = PERSONAS[persona]
+        self.now = pick_moment(rng)
+        self.today = self.now.date() if dated else None
+        self.messages: list[dict] = [{"role": "system", "content": system_prompt(persona, self.today)}]
+
+    def pick(self, pool: list[str]) -> str:
+        """A user-side template from this split's share of the pool."""
+        return self.rng.choice(phrasing.split_pool(pool, self.split))
 
     def user(self, text: str) -> None:
         self.messages.append({"role": "user", "content": text})
 
+    def _id(self) -> str:
+        return "".join(self.rng.choice(string.ascii_letters + string.digits) for _ in range(9))
+
+    def calls(self, batch: list[tuple[str, dict, dict]]) -> list[dict]:
+        """One assistant turn with one or more tool calls, then their results; returns the payloads."""
+        ids = [self._id() for _ in batch]
+        self.messages.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}}
+            for i, (name, args, _) in zip(ids, batch, strict=True)]})
+        for i, (_, _, payload) in zip(ids, batch, strict=True):
+            self.messages.append({"role": "tool", "tool_call_id": i,
+                                  "content": json.dumps(payload, ensure_ascii=False, separators=(",", ":"))})
+        return [payload for _, _, payload in batch]
+
     def call(self, name: str, arguments: dict, payload: dict) -> dict:
-        """One assistant tool call and its result; returns the payload for the answer."""
-        call_id = "".join(self.rng.choice(string.ascii_letters + string.digits) for _ in range(9))
-        self.messages.append({"role": "assistant", "content": None, "tool_calls": [{
-            "id": call_id, "type": "function",
-            "function": {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)}}]})
-        self.messages.append({"role": "tool", "tool_call_id": call_id,
-                              "content": json.dumps(payload, ensure_ascii=False, separators=(",", ":"))})
-        return payload
+        return self.calls([(name, arguments, payload)])[0]
 
     def say(self, text: str) -> None:
         self.messages.append({"role": "assistant", "content": text})
 
 
-# ----------------------------------------------------------------------------- places, dates, phrasing
+@lru_cache(maxsize=None)
+def split_cities(split: str) -> tuple[gazetteer.City, ...]:
+    """The cities of one split (validation has its own), without the ambiguous names (their own scenario)."""
+    return tuple(x for x in gazetteer.CITIES if phrasing.in_split(x.name, split) and x.name not in gazetteer.AMBIGUOUS)
 
 
-def pick_city(rng: random.Random, avoid: gazetteer.City | None = None) -> gazetteer.City:
+def pick_city(c: Conversation, avoid: tuple[str, ...] = ()) -> gazetteer.City:
     while True:
-        city = rng.choice(gazetteer.CITIES)
-        if city != avoid:
+        city = c.rng.choice(split_cities(c.split))
+        if city.name not in avoid:
             return city
 
 
@@ -150,686 +219,1270 @@ def pick_moment(rng: random.Random) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(rng.randrange(6, 23)))
 
 
-def place_mention(rng: random.Random, city: gazetteer.City) -> tuple[str, dict]:
-    """How the user names the city, and the geocode arguments that mention implies."""
-    if rng.random() < 0.25:
-        return f"{city.name}, {city.country}", {"city": city.name, "country": city.country}
-    return city.name, {"city": city.name}
+# ----------------------------------------------------------------------------- the user's words
 
 
-def coordinates_mention(rng: random.Random, city: gazetteer.City) -> str:
-    lat, lon = fmt(city.latitude), fmt(city.longitude)
-    return expand(rng, rng.choice([
-        "[latitude|lat] {lat}, [longitude|lon] {lon}",
-        "{lat}, {lon}",
-        "([coordinates|coords] {lat}, {lon})",
-    ]), lat=lat, lon=lon)
+def mess(rng: random.Random, text: str, lower: bool) -> str:
+    """How people type: sometimes lower case, no question mark, a dropped apostrophe."""
+    if lower:
+        text = text.lower()
+    r = rng.random()
+    if r < 0.25:
+        text = text.rstrip("?. ")
+    elif r < 0.3:
+        text = text.rstrip("?. ") + "??"
+    if rng.random() < 0.15:  # contractions lose their apostrophe; names (Sana'a, Xi'an) keep theirs
+        text = re.sub(r"(\w)'(s|t|ll|m|re|d|ve)\b", r"\1\2", text)
+    return text
 
 
-def days_request(rng: random.Random) -> tuple[int, str]:
-    """(days for the tool, how the user says it). 'tomorrow' is 2 days: the forecast starts today."""
-    days = rng.choices([1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14], weights=[8, 18, 14, 9, 9, 5, 14, 4, 6, 3, 10])[0]
-    if days == 1:
-        return 1, rng.choice(["today", "later today", "the rest of today"])
-    if days == 2:
-        return 2, "tomorrow"
-    if days == 7 and rng.random() < 0.6:
-        return 7, rng.choice(["the week ahead", "the coming week", "the next week", "this week"])
-    if days == 14 and rng.random() < 0.6:
-        return 14, rng.choice(["the next two weeks", "the coming fortnight", "the next fortnight"])
-    n = str(days) if rng.random() < 0.6 else number_word(days)
-    return days, expand(rng, "[the next|the coming|the following] {n} days", n=n)
+def fill(template: str, place: str, when_words: str) -> str:
+    text = phrasing.fill_time(template, when_words).replace("{p}", place)
+    return re.sub(r" {2,}", " ", text).replace(" ?", "?").strip()
 
 
-def forecast_question(rng: random.Random, place: str, phrase: str) -> str:
-    if phrase in ("today", "later today", "the rest of today", "tomorrow"):
-        return expand(rng, rng.choice([
-            "What's the forecast for {place} {phrase}?",
-            "What will the weather be like in {place} {phrase}?",
-            "Will it rain in {place} {phrase}?",
-            "How's the weather looking in {place} {phrase}?",
-            "Forecast for {place} {phrase}, please.",
-            "[Do I need|Should I take] an umbrella in {place} {phrase}?",
-            "[I'm going to|I'll be in|Heading to] {place} {phrase}. What weather should I expect?",
-            "{place} {phrase}: [hot or cold|wet or dry|what should I wear]?",
-        ]), place=place, phrase=phrase)
-    return expand(rng, rng.choice([
-        "What's the forecast for {place} for {phrase}?",
-        "Can you give me the forecast for {phrase} in {place}?",
-        "How will the weather be in {place} over {phrase}?",
-        "[I'm planning|We're planning] a trip to {place}. What's the weather for {phrase}?",
-        "Forecast for {place}, {phrase}, please.",
-        "What does {phrase} look like in {place}, weather-wise?",
-        "[Give me|I need|Show me] the {place} forecast for {phrase}.",
-        "Is it going to rain in {place} during {phrase}?",
-    ]), place=place, phrase=phrase)
+def own_question(c: Conversation, focus: str, yesno: bool, place: str, when_words: str) -> str:
+    key = (focus, yesno) if (focus, yesno) in phrasing.OWN else ("general", False)
+    text = fill(c.pick(phrasing.OWN[key]), place, when_words)
+    if c.rng.random() < 0.2:
+        text = c.pick(phrasing.CONTEXTS) + c.rng.choice([". ", ", ", " - "]) + (text[0].lower() + text[1:] if text[:2] != "I " else text)
+    return text
 
 
-def current_question(rng: random.Random, place: str) -> str:
-    return expand(rng, rng.choice([
-        "What's the weather in {place}?",
-        "What's the weather like in {place} right now?",
-        "[Is it|Is it still] [cold|warm|raining|windy] in {place} [at the moment|right now]?",
-        "Current conditions in {place}, please.",
-        "[I'm|I am] [heading out|about to go out|leaving the house] in {place}. What's it like outside?",
-        "Can you check the [weather|temperature] in {place}?",
-        "Tell me the temperature in {place} [right now|at the moment].",
-        "weather {place}",
-        "[Hey,|Hi,|Quick question:] what's it [doing|like] outside in {place}?",
-        "How [hot|cold|warm] is it in {place} [now|right now]?",
-        "What are the conditions in {place} [currently|at the moment]?",
-    ]), place=place)
+def choose_ask(c: Conversation, kinds=("now", "day", "tonight", "weekend", "range"), focus: str | None = None) -> tuple[Ask, str | None]:
+    """An answerable ask and, for a share, a SNIPS template that fits it (else None: own phrasing)."""
+    rng = c.rng
+    when = phrasing.pick_when(rng, c.today, kinds)
+    template = None
+    if focus is None and rng.random() < 0.45:
+        t = rng.choice(phrasing.snips_for(c.split))
+        template = t.text
+        focus, yesno, comparative = t.focus, t.yesno, t.comparative
+        if when.kind == "now" and re.search(r"\b(forecast|will|going to|gonna)\b", t.text, re.IGNORECASE) and "now" in kinds and "range" in kinds:
+            # asks about what is coming, with no day: the next three days, said without words of its own
+            when = phrasing.When("range", 0, 3, "", "over the next three days")
+        if comparative and when.kind != "day" or comparative and when.day == 0:
+            when = phrasing.When("day", 1, 2, "tomorrow", "tomorrow")
+    else:
+        if focus is None:
+            focus = rng.choices(["general", "rain", "snow", "wind", "storm", "sun", "cloud", "fog", "humid", "hot", "warm", "cold"],
+                                weights=[34, 18, 3, 7, 2, 4, 2, 1, 3, 4, 4, 14])[0]
+        options = [yn for yn in (True, False) if (focus, yn) in phrasing.OWN]
+        yesno = rng.choice(options) if options else False
+        comparative = False
+    if focus in ("wind", "humid") and when.kind != "now" and rng.random() < 0.6:
+        when = phrasing.When("now", text=rng.choice(["", "right now", "now"]), label="right now")
+    ask = Ask(when, focus, yesno, comparative, fahrenheit=rng.random() < 0.08, mph=focus == "wind" and rng.random() < 0.4)
+    return ask, template
 
 
-def coordinates_current_question(rng: random.Random, coords: str) -> str:
-    return expand(rng, rng.choice([
-        "What's the weather at {coords}?",
-        "[I'm|I am] at {coords}. What are conditions like?",
-        "Current weather for {coords}, please.",
-        "My [GPS|phone] says {coords}. [Is it cold out|How's the weather|What's it like outside]?",
-        "[Check|Look up] the current weather at {coords}[, please|].",
-        "How warm is it right now at {coords}?",
-    ]), coords=coords)
+def question(c: Conversation, ask: Ask, place: str, template: str | None, lower: bool) -> str:
+    when_words = ask.when.text
+    text = fill(template, place, when_words) if template else own_question(c, ask.focus, ask.yesno, place, when_words)
+    if ask.fahrenheit:
+        text = text.rstrip("?. ") + c.rng.choice(phrasing.FAHRENHEIT_ASKS) + ("?" if text.endswith("?") else "")
+    if ask.mph:
+        text = text.rstrip("?. ") + c.rng.choice(phrasing.MPH_ASKS) + ("?" if text.endswith("?") else "")
+    return mess(c.rng, text, lower)
 
 
-def coordinates_forecast_question(rng: random.Random, coords: str, phrase: str) -> str:
-    if phrase in ("today", "later today", "the rest of today", "tomorrow"):
-        return expand(rng, rng.choice([
-            "What's the forecast at {coords} {phrase}?",
-            "[I'm|I am] at {coords}. [Will it rain|What's the weather going to do] {phrase}?",
-            "Forecast for {coords} {phrase}, please.",
-        ]), coords=coords, phrase=phrase)
-    return expand(rng, rng.choice([
-        "What's the forecast at {coords} for {phrase}?",
-        "[I'm|We're] camping at {coords}. What's the weather for {phrase}?",
-        "Forecast for {coords}, {phrase}, please.",
-        "Give me the weather for {phrase} at {coords}.",
-    ]), coords=coords, phrase=phrase)
+# ----------------------------------------------------------------------------- figures in the units asked
 
 
-# ----------------------------------------------------------------------------- answers
-
-ADVICE = {
-    "wet": [
-        "[You'll|You will|You may] want [an umbrella|a rain jacket|waterproof shoes][ if you head out| for any errands| today|].",
-        "[Plan|Consider planning] [indoor|sheltered] [activities|plans|errands] [for the wetter spells|where you can|if you can].",
-        "[Keep|Have] [an umbrella|a waterproof] [handy|within reach|in your bag][ just in case| today|].",
-    ],
-    "snow": [
-        "[Roads and pavements|Pavements|Roads] [may be|could be] [slippery|icy][, so allow extra travel time|; take care when walking|].",
-        "[Wear|Put on] [boots with a good grip|warm waterproof boots][ if you go out| today|].",
-    ],
-    "thunder": [
-        "[Stay indoors during the storms|Avoid open ground and tall trees during thunderstorms|Keep an eye out for lightning][ if you can| and plan around them|].",
-    ],
-    "cold": [
-        "[Dress|Wrap up] [warmly|in layers][, with a hat and gloves|, especially in the morning|].",
-        "[A warm coat|A heavy jacket|Thermal layers] [is|would be|will be] [a good idea|worth it|sensible][ today| if you head out|].",
-    ],
-    "hot": [
-        "[Drink plenty of water|Stay hydrated] and [seek shade|avoid the midday sun|wear sunscreen][ in the afternoon|].",
-        "[Light clothing|Loose, light clothes] and [sunscreen|a hat] [are|would be] [a good idea|sensible][ today| if you're outside|].",
-    ],
-    "windy": [
-        "[Expect|Watch for] [strong|gusty] [winds|gusts][; secure loose items outdoors| on exposed ground|].",
-    ],
-    "fair": [
-        "[It's|It looks like] [a good|a fine|an excellent] [day|time] for [a walk|being outdoors|a picnic|a bike ride][ outside|].",
-        "[No need for an umbrella|You can leave the umbrella at home|The umbrella can stay home][ today| this time|].",
-    ],
-    "mild": [
-        "[A light jacket|A light layer|A sweater] [should be enough|will do|is plenty][ if you head out| today|].",
-    ],
-}
+def temp(c_value: float, ask: Ask) -> str:
+    if ask.fahrenheit:
+        return f"{fmt(to_fahrenheit(c_value))}°F"
+    return f"{fmt(c_value)}°C"
 
 
-def mood_of(code: int, temp: float, wind: float) -> str:
+def wind(kmh: float, ask: Ask) -> str:
+    return f"{fmt(to_mph(kmh))} mph" if ask.mph else f"{fmt(kmh)} km/h"
+
+
+def day_name(c: Conversation, start: dt.date, i: int) -> str:
+    """How an answer names forecast day i: today, tomorrow, a weekday when today's date is known
+    (the system prompt says it), else the date the forecast itself gives."""
+    if i == 0:
+        return "today"
+    if i == 1:
+        return "tomorrow"
+    day = start + dt.timedelta(days=i)
+    return f"on {day:%A}" if c.today is not None else f"on {day.day} {day:%B}"
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+RAIN_CODES = (51, 53, 61, 63, 65, 80, 81, 95)
+CLEAR_CODES = (0, 1)
+
+
+def verdict_now(focus: str, now: dict) -> str | None:
+    """yes / partly / no for a yes/no question about current conditions; None: no such figure."""
+    code, t = now["weather_code"], now["temperature_2m"]
+    return {
+        "rain": "yes" if code in RAIN_CODES else "no",
+        "snow": "yes" if code in weather.SNOW_CODES else "no",
+        "storm": "yes" if code == 95 else "no",
+        "sun": "yes" if code in CLEAR_CODES else "partly" if code == 2 else "no",
+        "cloud": "no" if code in CLEAR_CODES else "partly" if code == 2 else "yes",
+        "fog": "yes" if code == 45 else "no",
+        "wind": "yes" if now["wind_speed_10m"] >= 30 else "partly" if now["wind_speed_10m"] >= 20 else "no",
+        "humid": "yes" if now["relative_humidity_2m"] >= 75 else "partly" if now["relative_humidity_2m"] >= 60 else "no",
+        "hot": "yes" if t >= 28 else "partly" if t >= 23 else "no",
+        "warm": "yes" if t >= 20 else "partly" if t >= 15 else "no",
+        "cold": "yes" if t <= 10 else "partly" if t <= 16 else "no",
+        "general": "yes" if code in (0, 1, 2) and 12 <= t <= 28 else "partly" if code in weather.DRY_CODES else "no",
+    }.get(focus)
+
+
+def verdict_day(focus: str, row: dict) -> str | None:
+    code, hi, lo, pp = row["weather_code"], row["hi"], row["lo"], row["pp"]
+    return {
+        "rain": "yes" if code in RAIN_CODES or (pp >= 50 and code not in weather.SNOW_CODES) else
+                "partly" if pp >= 30 and code not in weather.SNOW_CODES else "no",
+        "snow": "yes" if code in weather.SNOW_CODES else "no",
+        "storm": "yes" if code == 95 else "no",
+        "sun": "yes" if code in CLEAR_CODES else "partly" if code == 2 else "no",
+        "cloud": "no" if code in CLEAR_CODES else "partly" if code == 2 else "yes",
+        "fog": "yes" if code == 45 else "no",
+        "hot": "yes" if hi >= 28 else "partly" if hi >= 23 else "no",
+        "warm": "yes" if hi >= 20 else "partly" if hi >= 15 else "no",
+        "cold": "yes" if hi <= 10 or lo <= 3 else "partly" if hi <= 16 else "no",
+        "general": "yes" if code in (0, 1, 2) and 12 <= hi <= 28 else "partly" if code in weather.DRY_CODES else "no",
+    }.get(focus)
+
+
+PARTLY = ["Somewhat", "Only a little", "A little", "Partly"]
+
+
+def verdict_word(c: Conversation, verdict: str) -> str:
+    p = c.persona
+    if verdict == "yes":
+        return c.rng.choice(p.yes)
+    if verdict == "no":
+        return c.rng.choice(p.no)
+    return c.rng.choice(PARTLY)
+
+
+def maybe_word(c: Conversation) -> str:
+    return c.rng.choice(c.persona.maybe)
+
+
+# ----------------------------------------------------------------------------- answer cores (the fact the first sentence carries)
+
+
+def rows_of(fc: dict) -> list[dict]:
+    d = fc["daily"]
+    return [{"time": d["time"][i], "weather_code": d["weather_code"][i], "desc": d["weather_description"][i],
+             "hi": d["temperature_2m_max"][i], "lo": d["temperature_2m_min"][i], "psum": d["precipitation_sum"][i],
+             "pp": d["precipitation_probability_max"][i]} for i in range(len(d["time"]))]
+
+
+FOCUS_NOUN = {"wind": "wind", "humid": "humidity"}
+
+
+def core_now(c: Conversation, ask: Ask, place: str, now: dict) -> tuple[str, str | None]:
+    """(fact clause, verdict) for a question about current conditions."""
+    rng = c.rng
+    v = {"place": place, "T": temp(now["temperature_2m"], ask), "desc": now["weather_description"],
+         "W": wind(now["wind_speed_10m"], ask), "H": fmt(now["relative_humidity_2m"]), "F": temp(now["apparent_temperature"], ask)}
+    focus = ask.focus
+    state = verdict_now(focus, now)
+    verdict = state if ask.yesno else None
+    if focus == "wind":
+        core = expand(rng, rng.choice([
+            "the wind in {place} is {W} right now",
+            "{place} has [a wind of|winds of|wind at] {W} [at the moment|right now]",
+            "[wind|the wind] [is blowing at|is running at|measures] {W} in {place} [right now|just now]",
+        ]), **v)
+    elif focus == "humid":
+        core = expand(rng, rng.choice([
+            "humidity in {place} is {H}% right now",
+            "the air in {place} [holds|is at] {H}% [relative humidity|humidity] [at the moment|right now]",
+            "{place} [is sitting at|reads] {H}% humidity [right now|just now]",
+        ]), **v)
+    elif focus == "rain" and state == "no" and now["weather_code"] in weather.SNOW_CODES:
+        core = expand(rng, "[it's snow, not rain|that's snow rather than rain]: {place} has {desc} [right now|at the moment], at {T}", **v)
+    elif focus == "rain" and state == "yes":
+        core = expand(rng, rng.choice([
+            "{place} has {desc} right now, [with|and] {P} mm [in the last hour|over the past hour], at {T}",
+            "[it's raining in {place}|rain is falling in {place}] [right now|at the moment]: {desc}, {P} mm in the last hour, {T}",
+        ]), P=fmt(now["precipitation"]), **v)
+    elif focus in ("rain", "snow", "storm") and state == "no":
+        noun = {"rain": "rain", "snow": "snow", "storm": "thunderstorms"}[focus]
+        core = expand(rng, rng.choice([
+            "[no|there's no] " + noun + " in {place} [right now|at the moment]: {desc} and {T}",
+            "{place} is free of " + noun + " [right now|at the moment], with {desc} and {T}",
+        ]), **v)
+    elif focus in ("hot", "warm", "cold"):
+        core = expand(rng, rng.choice([
+            "it's {T} in {place} right now, with {desc}",
+            "{place} is at {T} [at the moment|right now|just now][, and it feels like {F}|]",
+            "the thermometer in {place} reads {T} [right now|at the moment], [with|under] {desc}",
+            "[right now|at the moment] {place} has {T} and {desc}",
+        ]), **v)
+    else:  # general, rain/snow/storm/sun/cloud/fog with the sky as the answer
+        core = expand(rng, rng.choice([
+            "{place} has {desc} and {T} right now",
+            "it's {T} [with|and] {desc} in {place} [right now|at the moment]",
+            "[right now|at the moment|currently] {place} [has|is seeing] {desc} at {T}",
+            "{desc} and {T} in {place} [right now|at the moment|as of this hour]",
+            "[the latest reading|the newest observation|the last reading|the thermometer] [from|for|in] {place} [shows|says|gives] {T}[ with| and| under] {desc}",
+        ]), **v)
+    return core, verdict
+
+
+def core_day(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt.date) -> tuple[str, str | None]:
+    """(fact clause, verdict) for one day (today, tonight, tomorrow, Saturday, ...)."""
+    rng = c.rng
+    i = ask.when.day
+    row = rows[i]
+    label = "tonight" if ask.when.kind == "tonight" else ask.when.label or day_name(c, start, i)
+    v = {"place": place, "day": label, "desc": row["desc"], "be": be(row["desc"]), "hi": temp(row["hi"], ask),
+         "lo": temp(row["lo"], ask), "pp": fmt(row["pp"]), "a_pp": article(fmt(row["pp"])), "psum": fmt(row["psum"])}
+    v["span"] = span(rng, v["lo"], v["hi"])
+    v["dayn"] = label.removeprefix("on ")  # the day as a subject: "Saturday brings ...", not "on Saturday brings"
+    focus = ask.focus
+    state = verdict_day(focus, row)
+    verdict = state if ask.yesno else None
+    if focus in ("wind", "humid"):
+        noun = FOCUS_NOUN[focus]
+        core = expand(rng, rng.choice([
+            "the daily forecast gives no " + noun + " figures, so I can't say [how windy|how humid|either way] {day} will be in {place}; [what it has is|it does give] {desc}, {span}",
+            "I can't say: the forecast for {place} has no " + noun + " in it, only {desc} {day}, {span}",
+        ]).replace("[how windy|how humid|either way]", "how windy" if focus == "wind" else "how humid"), **v)
+        return core, "cant"
+    if ask.comparative:
+        today = rows[0]
+        diff = row["hi"] - today["hi"]
+        v |= {"hi0": temp(today["hi"], ask)}
+        word = {"cold": ("colder", "cooler"), "warm": ("warmer", "milder"), "hot": ("hotter", "warmer")}[focus]
+        up = focus in ("warm", "hot")
+        if abs(diff) < 0.5:
+            verdict = "partly"
+            core = expand(rng, "about the same: {place} peaks at {hi} {day} against {hi0} today", **v)
+            return core, "same"
+        verdict = "yes" if (diff > 0) == up else "no"
+        rel = (word[0] if up else "warmer") if diff > 0 else ("colder" if not up else word[0].replace("warmer", "cooler").replace("hotter", "cooler"))
+        core = expand(rng, rng.choice([
+            "{place} will be " + rel + " {day}, [peaking at|topping out at|reaching] {hi} against {hi0} today",
+            "{dayn} tops out at {hi} in {place}, " + rel + " than today's {hi0}",
+        ]), **v)
+        return core, verdict
+    if ask.when.kind == "tonight" and focus in ("general", "rain", "hot", "warm", "cold"):
+        core = expand(rng, rng.choice([
+            "{place} drops to {lo} tonight[, after a day of {desc}|, with {desc} today|]",
+            "tonight's low in {place} is {lo}, [and today brings|with] {desc}",
+            "it goes down to {lo} in {place} tonight, [with|after] {desc}[ today|]",
+        ]), **v)
+        if focus == "rain":
+            core += expand(rng, ", and the chance of rain today is {pp}%", **v)
+        return core, verdict
+    if focus == "rain" and state in ("yes", "partly") and row["weather_code"] not in weather.DRY_CODES:
+        core = expand(rng, rng.choice([
+            "{desc} {be} forecast in {place} {day}, with {a_pp} {pp}% chance of rain and about {psum} mm",
+            "{place} can expect {desc} {day}: {a_pp} {pp}% chance, about {psum} mm",
+            "{dayn} brings {desc} to {place}, {a_pp} {pp}% chance of rain[ and about {psum} mm|]",
+        ]), **v)
+    elif focus == "rain":
+        core = expand(rng, rng.choice([
+            "{place} [looks|should stay] dry {day}, with {desc} and [only |]{a_pp} {pp}% chance of rain",
+            "[the chance of rain|the rain risk|the likelihood of rain] in {place} {day} is [just |]{pp}%, with {desc} [forecast|expected|in the outlook]",
+            "{day} {place} has {a_pp} {pp}% chance of rain and {desc}",
+        ]), **v)
+        if row["weather_code"] in weather.SNOW_CODES:
+            core = expand(rng, "snow rather than rain: {desc} {be} forecast in {place} {day}, {span}", **v)
+    elif focus == "snow" and state == "yes":
+        core = expand(rng, "{desc} {be} forecast in {place} {day}[, about {psum} mm|], with {span}", **v)
+    elif focus in ("snow", "storm") and state == "no":
+        noun = "snow" if focus == "snow" else "thunderstorms"
+        core = expand(rng, "no " + noun + " [is|are] forecast in {place} {day}: {desc}, {span}", **v)
+        core = core.replace("no snow are", "no snow is").replace("no thunderstorms is", "no thunderstorms are")
+    elif focus in ("hot", "warm", "cold"):
+        core = expand(rng, rng.choice([
+            "{place} [reaches|climbs to|tops out at|peaks at] {hi} {day}, [dropping to|with a low of|falling to|after a low of] {lo}, [with|under] {desc}",
+            "{day} {place} [goes|runs|ranges] from {lo} to {hi}, with {desc}",
+            "[expect|look for|plan on] [a top of|a maximum of|a high near|highs around] {hi} and [a low of|a minimum of|lows near|a bottom of] {lo} in {place} {day}, [with|under|and] {desc}",
+            "the [high|top temperature|highest it gets] in {place} {day} is {hi}, [the low|the overnight low] {lo}, [with|and] {desc}",
+        ]), **v)
+    else:
+        core = expand(rng, rng.choice([
+            "{day} {place} [can expect|gets|is in for|should see] {desc}, [topping out at|peaking at|rising to|reaching|going up to] {hi} [after a low of|from a low of|and dipping to|with a night at] {lo}",
+            "{place} has {desc} [forecast|on the cards|in store|due] {day}, {span}",
+            "{desc} {day} in {place}, {span}",
+            "the [forecast|outlook] for {place} {day} [is|says|calls for] {desc}, {span}",
+        ]), **v)
+    return core, verdict
+
+
+def core_days(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt.date) -> tuple[str, str | None, list[int]]:
+    """(fact clause, verdict, days already covered) for a weekend or a range of days."""
+    rng = c.rng
+    first = ask.when.day
+    idx = list(range(first, len(rows)))
+    sel = [rows[i] for i in idx]
+    label = "this weekend" if ask.when.kind == "weekend" else \
+        rng.choice(["over the next", "for the next", "across the next", "in the coming", "through the next"]) + f" {number_word(len(rows))} days"
+    v = {"place": place, "label": label, "min_hi": temp(min(r["hi"] for r in sel), ask), "max_hi": temp(max(r["hi"] for r in sel), ask),
+         "min_lo": temp(min(r["lo"] for r in sel), ask), "max_lo": temp(max(r["lo"] for r in sel), ask),
+         "max_pp": fmt(max(r["pp"] for r in sel))}
+    # after "highs" or "lows": "highs of 12.0°C to 15.5°C", "lows between ..."
+    spans = ["of {a} to {b}", "between {a} and {b}", "from {a} up to {b}", "spanning {a} to {b}", "of {a} through {b}", "of {a} at the least, {b} at the most"]
+    v["hi_span"] = rng.choice(spans).format(a=v["min_hi"], b=v["max_hi"])
+    v["lo_span"] = rng.choice(spans).format(a=v["min_lo"], b=v["max_lo"])
+    focus = ask.focus
+    if focus in ("wind", "humid"):
+        noun = FOCUS_NOUN[focus]
+        core = expand(rng, "the daily forecast carries no " + noun + " figures, so I can't say; {label} {place} has highs {hi_span}", **v)
+        return core, "cant", []
+    if focus != "general" and (ask.yesno or focus in ("rain", "snow", "storm")):
+        marks = [(i, verdict_day(focus, rows[i])) for i in idx]
+        hits = [i for i, m in marks if m == "yes"] or [i for i, m in marks if m == "partly"]
+        verdict = "yes" if any(m == "yes" for _, m in marks) else "partly" if hits else "no"
+        names = [day_name(c, start, i) for i in hits]
+        if names:
+            v["days"] = join(names) if len(names) <= 4 else \
+                f"on all {number_word(len(idx))} days" if len(names) == len(idx) else f"on {number_word(len(names))} of the {number_word(len(idx))} days"
+        noun = {"rain": "rain", "snow": "snow", "storm": "thunderstorms", "sun": "sunshine", "cloud": "cloud", "fog": "fog"}.get(focus)
+        if verdict != "no":
+            if noun is not None:
+                likely = "likely" if verdict == "yes" else "possible"
+                where_when = "{label}, " if ask.when.kind == "weekend" else ""
+                core = expand(rng, rng.choice([
+                    where_when + noun + (" [look|are] " if noun.endswith("s") else " [looks|is] ") + likely + " in {place} {days}",
+                    where_when + "{place} [should get|can expect|is due] " + noun + " {days}",
+                ]), **v)
+                if focus in ("sun", "cloud", "fog"):
+                    core += expand(rng, ", with highs {hi_span}", **v)
+            else:
+                word = {"hot": "hot", "warm": "warm", "cold": "cold"}[focus]
+                core = expand(rng, "it turns " + word + " {days} in {place}, with highs {hi_span} and lows down to {min_lo}", **v)
+        else:
+            if focus == "rain":
+                core = expand(rng, "{place} looks dry {label}; the highest chance of rain on any day is {max_pp}%", **v)
+            elif noun is not None:
+                core = expand(rng, "no " + noun + (" [show up|appear]" if noun.endswith("s") else " [shows up|appears]") + " in the forecast for {place} {label}", **v)
+            else:
+                core = expand(rng, "{place} stays between {min_lo} and {max_hi} {label}", **v)
+        if ask.when.kind == "weekend" and "weekend" not in core:
+            core = "this weekend " + core
+        return core, verdict if ask.yesno else None, hits
+    core = expand(rng, rng.choice([
+        "{label} {place} has [highs|daytime highs|afternoon highs] {hi_span} and [lows|night-time lows|overnight lows] {lo_span}",
+        "{place} [runs|swings|goes] from [lows of|nights at] {min_lo} to [highs of|a top of|days at] {max_hi} {label}",
+        "[highs|daytime temperatures] in {place} [range|run] from {min_hi} to {max_hi} {label}, with [lows|night-time lows] {lo_span}",
+        "{label} {place} [should see|gets|is in for] [days|afternoons] {hi_span}, [nights|lows] {lo_span}",
+    ]), **v)
+    return core, None, []
+
+
+# ----------------------------------------------------------------------------- supporting facts
+
+def now_details(c: Conversation, ask: Ask, now: dict, said: str) -> list[str]:
+    """One or two more facts about current conditions, never repeating a figure already said."""
+    rng = c.rng
+    v = {"F": temp(now["apparent_temperature"], ask), "W": wind(now["wind_speed_10m"], ask), "H": fmt(now["relative_humidity_2m"]),
+         "P": fmt(now["precipitation"]), "desc": now["weather_description"], "T": temp(now["temperature_2m"], ask)}
+    options = {
+        "feels": ["It feels like {F}[ out there| outside| on the skin|].", "[With the wind and damp|Counting the wind|Allowing for the air|To the skin], [it feels like|it comes across as|that's more like|you'd call it] {F}.",
+                  "[Feels-like|The apparent temperature|What you'll actually feel] [is|comes to|sits at] {F}."],
+        "wind": ["[The wind is|Wind is running at|Winds are at|Wind speed is] {W}.", "[Expect|You'll feel] [wind at|winds near|a breeze of|gusts around] {W}[ outside|]."],
+        "humidity": ["[Humidity|Relative humidity|The humidity reading] [is|sits at|stands at|comes to] {H}%.",
+                     "[The air holds|The air carries|There's|You'll feel] {H}% humidity[ at present| out there|].",
+                     "{H}% humidity [on top of that|as well|besides]."],
+        "temp": ["It's {T}[ with {desc}|].", "The temperature is {T}."],
+    }
+    if now["precipitation"] > 0:
+        options["precip"] = ["{P} mm fell in the last hour.", "The last hour brought {P} mm."]
+    keys = [k for k in options if {"feels": v["F"], "wind": v["W"], "humidity": v["H"] + "%", "temp": v["T"], "precip": v["P"] + " mm"}[k] not in said]
+    keys = rng.sample(keys, k=min(len(keys), rng.choice([1, 1, 2])))
+    return [expand(rng, rng.choice(options[k]), **v) for k in keys]
+
+
+def day_details(c: Conversation, ask: Ask, rows: list[dict], start: dt.date, skip: set[int]) -> list[str]:
+    """Day-by-day facts (up to five days) or a summary with the extremes (longer ranges)."""
+    rng = c.rng
+    show = [i for i in range(ask.when.day, len(rows)) if i not in skip]
+    if not show:
+        return []
+    if len(show) <= 5:
+        pattern = rng.choice(["{day}: {desc}, {lo} to {hi}", "{day} {desc}, up to {hi}", "{day}, {desc} ({lo} to {hi})", "{day} {desc}, {lo} at night, {hi} by day",
+                              "{dayn} brings {desc}, up to {hi}", "{day}: high {hi}, low {lo}, {desc}"])
+        items = [pattern.format(day=day_name(c, start, i), dayn=day_name(c, start, i).removeprefix("on "), desc=rows[i]["desc"],
+                                lo=temp(rows[i]["lo"], ask), hi=temp(rows[i]["hi"], ask)) for i in show]
+        return [cap("; ".join(items)) + "."]
+    out = []
+    warm = max(show, key=lambda i: (rows[i]["hi"], -i))
+    hi = rows[warm]["hi"]
+    word = "hottest" if hi >= 27 else "warmest" if hi >= 12 else "least cold"
+    out.append(expand(rng, "[The " + word + " day is|The " + word + " day comes|" + cap(word) + " of all is] {day}, at {hi}.",
+                      day=day_name(c, start, warm), hi=temp(hi, ask)))
+    cold = min(show, key=lambda i: (rows[i]["lo"], i))
+    lo = rows[cold]["lo"]
+    word = "coldest" if lo <= 12 else "coolest"
+    out.append(expand(rng, "The " + word + " night [comes|is] {day}, [down to|at] {lo}.", day=day_name(c, start, cold), lo=temp(lo, ask)))
+    wettest = max(show, key=lambda i: (rows[i]["psum"], -i))
+    if rows[wettest]["psum"] > 0:
+        kind = "snow" if rows[wettest]["weather_code"] in weather.SNOW_CODES else "rain"
+        out.append(expand(rng, rng.choice([
+            "The [most|heaviest] " + kind + " [falls|comes|is due] {day}, [about|around|some] {psum} mm.",
+            "{Day} [is the wettest|looks wettest|brings the most " + kind + "], [about|with about|at] {psum} mm.",
+            "[Expect|Look for] the [heaviest|biggest] " + kind + " {day}: {psum} mm.",
+        ]), day=day_name(c, start, wettest), Day=cap(day_name(c, start, wettest).removeprefix("on ")), psum=fmt(rows[wettest]["psum"])))
+    else:
+        out.append(rng.choice(["No rain is forecast on any of those days.", "It stays dry throughout.", "Not a wet day among them.",
+                               "Every day of it looks dry.", "Rain stays out of the picture."]))
+    rng.shuffle(out)
+    return out[: rng.choice([2, 3])]
+
+
+# ----------------------------------------------------------------------------- moods and the voice around the facts
+
+
+def mood_now(now: dict) -> str:
+    return mood_of(now["weather_code"], now["temperature_2m"], now["wind_speed_10m"])
+
+
+def mood_of(code: int, t: float, wind_kmh: float = 0.0) -> str:
     if code in weather.SNOW_CODES:
         return "snow"
     if code == 95:
         return "thunder"
     if code not in weather.DRY_CODES:
         return "wet"
-    if temp <= 5:
+    if t <= 5:
         return "cold"
-    if temp >= 28:
+    if t >= 28:
         return "hot"
-    if wind >= 35:
+    if wind_kmh >= 35:
         return "windy"
     if code in (0, 1, 2):
         return "fair"
-    return "mild"
+    return "fog" if code == 45 else "mild"
 
 
-def compose(c: Conversation, facts: list[str], mood: str | None, place: str, opener: bool = True) -> str:
-    """Facts wrapped in the persona's voice: opener, advice and a quip around them."""
+def mood_rows(rows: list[dict]) -> str:
+    codes = [r["weather_code"] for r in rows]
+    if any(x == 95 for x in codes):
+        return "thunder"
+    if any(x in weather.SNOW_CODES for x in codes):
+        return "snow"
+    if sum(x not in weather.DRY_CODES for x in codes) * 2 >= len(codes):
+        return "wet"
+    if max(r["hi"] for r in rows) >= 30:
+        return "hot"
+    if min(r["lo"] for r in rows) <= 0:
+        return "cold"
+    return "fair" if all(x in (0, 1, 2) for x in codes) else "mild"
+
+
+ADVICE = {
+    "wet": ["[Take|Bring|Carry] [an umbrella|a rain jacket|waterproof shoes][ if you head out| for any errands|].",
+            "[Keep|Have] [an umbrella|a waterproof] [handy|within reach|in your bag][ just in case|]."],
+    "snow": ["[Roads and pavements|Pavements|Roads] [may be|could be] [slippery|icy][, so allow extra travel time|; take care when walking|].",
+             "[Wear|Put on] [boots with a good grip|warm waterproof boots][ if you go out|]."],
+    "thunder": ["[Stay indoors during the storms|Avoid open ground and tall trees during thunderstorms|Keep an eye out for lightning][ if you can|]."],
+    "cold": ["[Dress|Wrap up] [warmly|in layers][, with a hat and gloves|, especially in the morning|].",
+             "[A warm coat|A heavy jacket|Thermal layers] [would be|will be] [a good idea|worth it|sensible][ if you head out|]."],
+    "hot": ["[Drink plenty of water|Stay hydrated] and [seek shade|avoid the midday sun|wear sunscreen][ in the afternoon|].",
+            "[Light clothing|Loose, light clothes] and [sunscreen|a hat] [are|would be] [a good idea|sensible][ if you're outside|]."],
+    "windy": ["[Expect|Watch for] [strong|gusty] [winds|gusts][; secure loose items outdoors| on exposed ground|]."],
+    "fair": ["[It's|It looks like] [a good|a fine|a decent] [day|time|spell] for [a walk|being outdoors|a picnic|a bike ride|errands on foot].",
+             "[No umbrella needed|Leave the umbrella behind|Skip the umbrella|No need for a brolly][ today| this time|].",
+             "[Sunglasses|A hat|Sunscreen] [may be|could be|might be] [useful|worth packing|handy] [if you're out for long|later on|around midday]."],
+    "mild": ["[A light jacket|A light layer|A sweater] [should be enough|will do|is plenty][ if you head out|]."],
+    "fog": ["[Visibility may be poor|Fog can cut visibility], so [drive carefully|allow extra time on the roads|take care on the roads]."],
+}
+
+ONION_SUBJECTS = ["{Place} Residents", "Commuters In {Place}", "{Place} Dog Walkers", "Office Workers In {Place}", "{Place} Parents",
+                  "Meteorologists In {Place}", "{Place} Cyclists", "Tourists In {Place}", "{Place} Retirees", "{Place} Teenagers",
+                  "Local Men In {Place}", "{Place} Bus Drivers", "Joggers In {Place}", "{Place} Gardeners", "Pigeons Of {Place}"]
+# predicates in three composable parts (plural verbs: every subject is plural)
+ONION_PREDICATES = {
+    "wet": (["Brace For", "Resigned To", "Quietly Accept", "Hold Emergency Meeting About", "Formally Object To", "Pretend To Enjoy"],
+            ["Rain", "Damp Socks", "Sky Leaking Again", "Water Falling From Above", "Another Soggy Commute", "Puddle Season"],
+            ["", "", "", ", Forget Umbrellas", ", Stay Home", ", Blame Each Other", " With Visible Reluctance", ", Demand Refund",
+             ", Cancel Everything", ", Wring Out Socks", " Despite Owning Umbrellas"]),
+    "snow": (["Cautiously Optimistic About", "Openly Divided Over", "Immediately Complain About", "Locate Shovels Ahead Of", "Photograph"],
+             ["Snow Day", "Snow", "White Stuff On Cars", "Unplowed Pavements"], ["", "", ", Officials Silent", " Before Breakfast"]),
+    "thunder": (["Advised To Hide From", "Count Seconds Between", "Unplug Everything Ahead Of", "Stay Indoors Through"],
+                ["Loud Sky Noises", "Flashes", "Thunderstorms", "Afternoon Storms"], ["", ", Lose Count", ", Just In Case", ", Dog In Charge"]),
+    "cold": (["Insist It's Fine", "Dig Out Coats", "Debate Gloves", "Report Visible Breath", "Negotiate With Radiators",
+              "Deny Feeling Chilly", "Hug Radiators"], ["", " Moments Before Losing Feeling In Fingers", " With Visible Reluctance", " For Third Time Today",
+              " Amid Chill"], ["", "", ", Deny Everything", ", Blame Wind"]),
+    "hot": (["Demand Answers From", "Queue To Escape", "Hide From", "File Complaint About", "Negotiate With", "Wilt Under"],
+            ["Sun", "Heat", "Afternoon Sun", "Scorching Pavements"], ["", "", ", Sun Declines Comment", ", Do Nothing, Slowly"]),
+    "windy": (["Lose Hats To", "Chase Recycling Bins Through", "Report Umbrellas Defeated By", "Lean Into"],
+              ["Gusts", "Wind", "Strong Breeze", "Aggressive Air"], ["", "", ", Dignity", ", Give Up On Hair"]),
+    "fair": (["Stare Longingly At", "Suspicious Of", "Baffled By", "Quietly Enjoy", "Celebrate", "Refuse To Trust", "Photograph",
+              "Grudgingly Admit Liking", "Take Long Lunches Over"],
+             ["Pleasant Weather", "Perfectly Fine Sky", "Good Weather", "Sunny Day", "Nice Afternoon"],
+             ["", "", " Through Office Window", ", Await Catch", " From Desks", ", Cancel Moaning"]),
+    "mild": (["Report Weather Exists,", "Call Day 'Fine',", "Shrug At Sky,", "Find No Fault With Sky,", "Give Sky Lukewarm Review,",
+              "Note Weather, Move Along,"], [""], [" Offer No Further Comment", " Keep Trying", " Return To Work", " Remain Unmoved",
+              " Ask For Something More Interesting"]),
+    "fog": (["Unable To See", "Wave At Strangers Hidden By", "Lose Track Of Buildings In"], ["Fog", "Grey Murk", "Across The Street"], ["", ", Carry On"]),
+}
+
+
+ONION_QUOTES = {
+    "wet": ["I specifically washed my car for this", "I'll just run between the drops", "I'm choosing to see it as a free shower",
+            "The umbrella lasted four minutes", "I've stopped pretending my shoes are waterproof", "The dog refuses to go out and I respect that",
+            "My shoes have made their feelings clear", "I own four umbrellas and all of them are at the office",
+            "At this point I'm more puddle than person"],
+    "snow": ["I'm not shovelling until someone else does", "It's beautiful, and I hate it", "The kids have already unionised for a day off",
+             "I've been told the car is under there somewhere"],
+    "thunder": ["I've decided the dog is in charge now", "I was told there'd be a light show, not a lecture",
+                "I unplugged the toaster, and honestly I feel safer", "The cat knew before any of us"],
+    "cold": ["I'm fine, this is fine", "Nobody warned me about my ears", "I can no longer feel the keys in my pocket, or my pocket",
+             "I've started negotiating with my radiator", "I refuse to be the first on my street to wear a hat"],
+    "hot": ["I've stopped making plans that involve moving", "The pavement is now a stovetop", "I have been standing in the freezer aisle for an hour",
+            "My sunglasses are sweating", "I'd complain, but that takes energy"],
+    "windy": ["That was a very expensive hat", "My umbrella has gone to a better place", "I went out with a bin and came back with a neighbour's",
+              "I've given up on my hair entirely"],
+    "fair": ["I don't trust it", "I keep waiting for the catch", "Something this nice usually comes with a bill",
+             "I've had to cancel an entire afternoon of moaning", "I've put sunglasses on and I feel like a fraud",
+             "Everyone is being pleasant and it's unsettling", "I went outside on purpose, which is a first",
+             "I've had to find new things to be annoyed about", "My umbrella feels abandoned"],
+    "mild": ["It's weather, I suppose", "I had a complaint ready and nowhere to use it", "It's neither here nor there, much like me",
+             "I put on a jacket, took it off, and put it back on", "Honestly, I've seen worse and I've seen better"],
+    "fog": ["I walked into my own car", "I'm told the city is still there", "I waved at a lamppost for a full minute"],
+}
+ONION_ROLES = ["area resident", "local commuter", "retired dentist", "dog owner", "office manager", "cyclist", "part-time notary",
+               "bus driver", "cafe owner", "amateur gardener", "self-described outdoors person", "substitute teacher", "area librarian",
+               "regional sales manager", "local resident", "area shopkeeper", "neighbourhood watch member"]
+ONION_FIRST = ["Dana", "Gary", "Priya", "Walt", "Maribel", "Tom", "Jess", "Kyle", "Renata", "Howard", "Aisha", "Bernard", "Lucía", "Doug"]
+ONION_LAST = ["Kowalski", "Pruitt", "Raman", "Henning", "Ortiz", "Aldine", "Okafor", "Brandt", "Lindqvist", "Mbeki", "Fairweather",
+              "Castellano", "Hughes", "Nakamura"]
+ONION_VERBS = ["said", "told reporters", "added", "admitted", "explained", "confirmed", "noted", "sighed"]
+ONION_TAILS = [""] * 40 + [", hands in pockets", ", shrugging", ", from a doorway", ", on a lunch break", ", who had not checked the forecast", ", visibly tired", ", from behind a window", ", clutching a thermos",
+                           ", mid-errand", ", from a bus shelter", ", between sips of coffee", ", after some hesitation"]
+
+
+def onion_headline(rng: random.Random, place: str, mood: str) -> str:
+    if place[:1].islower():  # "your area": no name to put in a headline
+        subject = rng.choice(["Area Residents", "Local Campers", "Nearby Hikers", "Local Commuters", "Area Dog Walkers"])
+    else:
+        subject = rng.choice(ONION_SUBJECTS).replace("{Place}", place)
+    verb, obj, tail = (rng.choice(part) for part in ONION_PREDICATES.get(mood, ONION_PREDICATES["mild"]))
+    return re.sub(r"\s+", " ", f"{subject} {verb} {obj}{tail}").replace(" ,", ",").strip(" ,")
+
+
+ONION_COMPOSED = [
+    "[I had planned to|I was going to|Honestly, I meant to|My plan was to|I'd promised myself I'd] [stay in and complain|mow the lawn|wash the car|do nothing at all|"
+    "fix the gutter|walk to work|repaint the gate|sort the garage] [, and now|, but now|, so now|, which means] [I'm at a loose end|that's ruined|"
+    "I've run out of excuses|I have to rethink everything|my whole week is off|the afternoon is a write-off|I need a new plan|nobody believes me]",
+    "[My neighbour|My husband|My wife|My boss|My mother|The dog] [says|insists|swears|keeps telling me] [it's fine|it'll clear up|it's my fault|"
+    "this is normal|I'm overreacting] [, and frankly|, but honestly|, and to be fair|, though] [I'm not convinced|they may be right|I've heard that before|"
+    "I've stopped listening|I've given up arguing]",
+    "[Frankly|Look|Between you and me|To be honest], [I blame|I'm holding responsible|I've written to] [the council|my landlord|the sky|the mayor|"
+    "whoever runs this|the weather people|the government|my neighbour's wind chimes] [and I expect|and I want|and I'm demanding] [an apology|answers|a refund|a full inquiry]",
+    "[I checked|I looked at|I refreshed] [three apps|the forecast|my phone|the radio] [twice|all morning|before breakfast|on the bus] [and I still|and somehow I|"
+    "yet I] [got it wrong|wore the wrong shoes|picked the wrong coat|ended up surprised|left the washing out|forgot my hat]",
+]
+
+
+def onion_witness(rng: random.Random, mood: str) -> str:
+    """An invented witness with a deadpan quote (no ages: every number in an answer comes from a tool)."""
+    if rng.random() < 0.65:
+        quote = expand(rng, rng.choice(ONION_COMPOSED)).replace(" ,", ",")
+    else:
+        quote = rng.choice(ONION_QUOTES.get(mood, ONION_QUOTES["mild"]))
+    tail = rng.choice(ONION_TAILS)
+    who = f"{rng.choice(ONION_ROLES)} {rng.choice(ONION_FIRST)} {rng.choice(ONION_LAST)}{tail}"
+    verb = rng.choice(ONION_VERBS)
+    if rng.random() < 0.5:
+        if verb == "told reporters":
+            return f"\u201c{quote},\u201d {who}{',' if tail else ''} told reporters."
+        return f"\u201c{quote},\u201d {verb} {who}."
+    return f"{cap(who)}{',' if tail else ''} {verb}: \u201c{quote}.\u201d"
+
+
+def voiced(c: Conversation, lead_core: str, verdict: str | None, facts: list[str], mood: str, place: str) -> str:
+    """The whole answer: the first sentence answers (verdict or the variable asked about), then the
+    other facts, then the voice: a persona line for the mood, advice, or an Onion witness."""
     rng, p = c.rng, c.persona
-    parts = list(facts)
-    mood_quip = p.humorous and mood is not None and mood in p.quips and rng.random() < 0.55
-    # A quip about the weather already advises in its way: advice beside it would say the same twice.
-    advice_chance = 0.6 if not p.humorous else 0.15 if mood_quip else 0.35
-    if mood is not None and rng.random() < advice_chance:
-        parts.append(expand(rng, rng.choice(ADVICE[mood if mood in ADVICE else "mild"])))
-    if opener and p.openers and rng.random() < (0.5 if p.name == "onion" else 0.3 if p.humorous else 0.12):
-        parts.insert(0, expand(rng, rng.choice(p.openers), place=place))
-    if p.humorous and rng.random() < 0.85:
-        quip = expand(rng, rng.choice(p.quips[mood] if mood_quip else p.quips["any"]))
-        parts.insert(rng.choice([len(parts), len(parts), 1]) if len(parts) > 1 else len(parts), quip)
+    if verdict in ("yes", "no", "partly"):
+        lead = f"{verdict_word(c, verdict)}: {lead_core}."
+    elif verdict == "same":
+        lead = f"{cap(lead_core)}."
+    elif verdict == "cant":
+        lead = f"{cap(lead_core)}."
+    else:
+        frame = "{core}" if rng.random() < 0.45 else rng.choice(p.frames)
+        lead = cap(expand(rng, frame, core=lead_core)) + "."
+    parts = [lead] + facts
+    if p.name == "onion":
+        parts.append(onion_witness(rng, mood))
+        return onion_headline(rng, place, mood) + "\n\n" + " ".join(parts)
+    if p.humorous:
+        pool = p.lines.get(mood if mood in p.lines else "any") or p.lines["any"]
+        if rng.random() < 0.12:
+            pool = p.lines["any"]
+        parts.append(expand(rng, rng.choice(pool), place=place))
+        if rng.random() < 0.15 and mood in ADVICE:
+            parts.append(expand(rng, rng.choice(ADVICE[mood])))
+    elif rng.random() < 0.7 and mood in ADVICE:
+        parts.append(expand(rng, rng.choice(ADVICE[mood])))
     return " ".join(parts)
 
 
-def apologise(c: Conversation, clause: str) -> str:
-    """`clause` (lowercase start) behind the persona's way of admitting a failure, or on its own."""
-    if c.rng.random() < 0.6:
-        lead = expand(c.rng, c.rng.choice(c.persona.apologies))
-        return f"{lead} {clause}"
-    return cap(clause)
-
-
-def current_facts(rng: random.Random, where: str, cur: dict) -> list[str]:
-    now = cur["current"]
-    v = {"temp": fmt(now["temperature_2m"]), "desc": now["weather_description"], "where": where, "Where": cap(where),
-         "feels": fmt(now["apparent_temperature"]), "wind": fmt(now["wind_speed_10m"]),
-         "hum": fmt(now["relative_humidity_2m"]), "precip": fmt(now["precipitation"])}
-    main = expand(rng, rng.choice([
-        "[Right now|Currently|At the moment|As of this hour] it's {temp}°C [and {desc}|with {desc}] {where}.",
-        "{Where} [you'll find|there's] {desc} [at|and] {temp}°C [right now|at the moment|currently].",
-        "The [current|latest] [reading|observation|report] {where} [is|shows] {temp}°C [with|and] {desc}.",
-        "[Conditions|The sky] {where}: {desc}, {temp}°C[ right now| at the moment|].",
-        "{Where} the [thermometer reads|temperature is] {temp}°C [under|with] {desc}[ at the moment| right now|].",
-        "[There's|Expect|You've got] {desc} {where}[ right now| at the moment|], [and the temperature is|with the thermometer at|at] {temp}°C.",
-        "[It's|It is] {temp}°C {where}[ right now| at the moment|], [and the sky shows|with] {desc}.",
-    ]), **v)
-    details = {
-        "feels": ["[It feels like|The apparent temperature is|It feels more like|It actually feels like] {feels}°C[ outside| out there| to the skin|].",
-              "[Factor in|Counting] the [wind and humidity|wind], [and |]it [feels like|comes across as] {feels}°C."],
-        "wind": ["[Wind is|Winds are|The wind is blowing at|There's a wind of|Wind speed is] {wind} km/h[ right now| at the moment| this hour|].",
-                 "[Expect|You'll feel] [a wind of|wind at|winds around|a breeze of] {wind} km/h[ out there| outside|]."],
-        "humidity": ["[Humidity is|Relative humidity is|Humidity sits at|Humidity stands at|The humidity reading is] {hum}%[ right now| at the moment| this hour|].",
-                     "The air [is at|holds|carries] {hum}% [relative humidity|humidity][ just now| at present|]."],
-        "wind_humidity": ["[Wind|Wind speed] {wind} km/h, [humidity|relative humidity] {hum}%[ for the record| if you're counting|].",
-                          "[The wind is at|Winds are|Wind runs at] {wind} km/h and [humidity|the humidity] [is|sits at|stands at] {hum}%[ right now|]."],
-    }
-    if now["precipitation"] > 0:
-        kind = "snow" if now["weather_code"] in weather.SNOW_CODES else "rain"
-        details["precip"] = [f"{{precip}} mm of {kind} [fell|has fallen|came down] in the last hour.",
-                             f"[In the last hour|Over the past hour], {{precip}} mm of {kind} [fell|came down|was recorded].",
-                             f"[The last hour brought|The past hour saw] {{precip}} mm of {kind}[ there|]."]
-    keys = rng.sample(sorted(details), k=rng.choice([0, 1, 1, 2]))
-    if "wind_humidity" in keys:  # it already says both: never repeat a figure in the same answer
-        keys = [k for k in keys if k not in ("wind", "humidity")]
-    return [main] + [expand(rng, rng.choice(details[k]), **v) for k in keys]
-
-
-def day_label(start: dt.date, i: int, long_range: bool) -> str:
-    if i == 0:
-        return "today"
-    if i == 1:
-        return "tomorrow"
-    day = start + dt.timedelta(days=i)
-    if long_range and i >= 7:
-        return f"{day:%A}, {day:%B} {day.day}"
-    return f"{day:%A}"
-
-
-def on_day(label: str) -> str:
-    return label if label in ("today", "tomorrow") else f"on {label}"
-
-
-def forecast_facts(rng: random.Random, where: str, fc: dict, days: int, focus_tomorrow: bool) -> list[str]:
-    d = fc["daily"]
-    start = dt.date.fromisoformat(d["time"][0])
-
-    def day_values(i: int) -> dict:
-        return {"desc": d["weather_description"][i], "hi": fmt(d["temperature_2m_max"][i]),
-                "lo": fmt(d["temperature_2m_min"][i]), "pp": fmt(d["precipitation_probability_max"][i]),
-                "psum": fmt(d["precipitation_sum"][i]), "where": where, "Where": cap(where)}
-
-    if days <= 2 and (days == 1 or focus_tomorrow):
-        i = days - 1
-        v = day_values(i) | {"day": "today" if i == 0 else "tomorrow", "Day": "Today" if i == 0 else "Tomorrow"}
-        facts = [expand(rng, rng.choice([
-            "{Day} {where}: {desc}, [a high of|highs near|up to] {hi}°C and [a low of|down to|lows around] {lo}°C.",
-            "{Where} {day} [expect|look for|you can expect] {desc}, [with temperatures between {lo} and {hi}°C|from {lo} to {hi}°C].",
-            "[The forecast for {day}|{Day}'s forecast] {where} [is|shows] {desc} with a high of {hi}°C and a low of {lo}°C.",
-            "{Day} [brings|looks like|should bring] {desc} {where}: [high|highs of] {hi}°C, [low|lows of] {lo}°C.",
-            "[Look for|Expect] {desc} {where} {day}, [topping out at|peaking at|reaching] {hi}°C [after a low of|with a low of|and dipping to] {lo}°C.",
-        ]), **v)]
-        if rng.random() < 0.6:
-            rain_word = "snow" if d["weather_code"][i] in weather.SNOW_CODES else "rain"
-            if d["precipitation_sum"][i] > 0:
-                facts.append(expand(rng, "[The chance of {w} is|{W} chances are|The {w} chance is] {pp}%, [with about|with|and about] {psum} mm [expected|forecast].",
-                                    w=rain_word, W=cap(rain_word), **v))
-            else:
-                facts.append(expand(rng, "[The chance of rain is only|Rain chances are|The rain chance is] {pp}%[, so it should stay dry|; no rain is expected|].", **v))
-        return facts
-    if days <= 5:
-        fmt_item = rng.choice([
-            "{day}: {desc}, {lo} to {hi}°C",
-            "{day} {desc} with a high of {hi}°C and a low of {lo}°C",
-            "{day}, {desc} ({lo} to {hi}°C)",
-            "{day} brings {desc} and highs of {hi}°C",
-            "{day} looks like {desc} between {lo} and {hi}°C",
-            "{day}: high {hi}°C, low {lo}°C, {desc}",
-            "{desc} {day} at {lo} to {hi}°C",
-        ])
-        items = [fmt_item.format(**day_values(i) | {"day": day_label(start, i, False)}) for i in range(days)]
-        intro = expand(rng, rng.choice([
-            "[Here's|Here is] the [outlook|forecast] {where} for the next {n} days:",
-            "[The|Your] {n}-day [outlook|forecast] {where}:",
-            "{Where}, the next {n} days [look like this|shape up like this|go like this]:",
-            "[Day by day|Day by day, then], {where}:",
-        ]), where=where, Where=cap(where), n=number_word(days))
-        return [f"{intro} {cap('; '.join(items))}."]
-    # Longer ranges: a summary from the extremes of the daily rows, each number taken from them.
-    hi, lo, psum, pp = d["temperature_2m_max"], d["temperature_2m_min"], d["precipitation_sum"], d["precipitation_probability_max"]
-    v = {"n": number_word(days), "where": where, "Where": cap(where), "min_hi": fmt(min(hi)), "max_hi": fmt(max(hi)),
-         "min_lo": fmt(min(lo)), "max_lo": fmt(max(lo))}
-    facts = [expand(rng, rng.choice([
-        "[Over|Across|For] the next {n} days {where}, [highs range|daytime highs run|highs will range] from {min_hi} to {max_hi}°C and [lows|overnight lows] from {min_lo} to {max_lo}°C.",
-        "{Where}, the next {n} days [bring|see] highs between {min_hi} and {max_hi}°C, with lows [between {min_lo} and {max_lo}°C|from {min_lo} to {max_lo}°C].",
-        "The {n}-day [picture|outlook|forecast] {where}: [highs|afternoon highs] of {min_hi} to {max_hi}°C, [lows|night-time lows] of {min_lo} to {max_lo}°C.",
-    ]), **v)]
-    extra = []
-    wettest = max(range(days), key=lambda i: (psum[i], -i))
-    if psum[wettest] > 0:
-        w = "snow" if d["weather_code"][wettest] in weather.SNOW_CODES else "rain"
-        extra.append(expand(rng, rng.choice([
-            "[The wettest day looks like {day}|The most {w} is due {on_day}|Expect the heaviest {w} {on_day}], with {psum} mm[ and the chance of {w} at {pp}%|].",
-            "{Day} [is the wettest|brings the most {w}|looks wettest], [about|with|at] {psum} mm[ of {w}| in all|].",
-        ]), w=w, day=day_label(start, wettest, True), on_day=on_day(day_label(start, wettest, True)), Day=cap(day_label(start, wettest, True)),
-            psum=fmt(psum[wettest]), pp=fmt(pp[wettest])))
-    else:
-        extra.append(expand(rng, "[No rain is expected|It stays dry throughout|Not a drop of rain is forecast][ for the whole period| the whole time|]."))
-    warm = max(range(days), key=lambda i: (hi[i], -i))
-    extra.append(expand(rng, rng.choice([
-        "{Day} [is|looks like|should be] the [warmest|mildest] [day|of them|of the lot], [at|with a high of|reaching] {hi}°C.",
-        "The [warmest|hottest|mildest] day [is|will be|looks like] {day}, [at|with|reaching] {hi}°C.",
-    ]), day=day_label(start, warm, True), Day=cap(day_label(start, warm, True)), hi=fmt(hi[warm])))
-    cold = min(range(days), key=lambda i: (lo[i], i))
-    extra.append(expand(rng, rng.choice([
-        "[The coldest night is|The chilliest night comes|Lows bottom out|The lowest low arrives] {day} at {lo}°C[, the low point of the stretch|, the coldest of the run|].",
-        "{Day} [has|brings] the [coldest|lowest|chilliest] [night|minimum], {lo}°C.",
-    ]), day=day_label(start, cold, True), Day=cap(day_label(start, cold, True)), lo=fmt(lo[cold])))
-    wet_days = [day_label(start, i, True) for i in range(days) if pp[i] >= 50]
-    if 0 < len(wet_days) <= 4:
-        listed = wet_days[0] if len(wet_days) == 1 else ", ".join(wet_days[:-1]) + " and " + wet_days[-1]
-        extra.append(expand(rng, "[Rain is likely|Showers are likely|The best chance of rain is] {listed}.", listed="on " + listed if wet_days[0] not in ("today", "tomorrow") else listed))
-    rng.shuffle(extra)
-    return facts + extra[: rng.choice([1, 2, 2, 3])]
-
-
-def forecast_mood(fc: dict) -> str:
-    d = fc["daily"]
-    codes = d["weather_code"]
-    if any(c == 95 for c in codes):
-        return "thunder"
-    if any(c in weather.SNOW_CODES for c in codes):
-        return "snow"
-    if sum(c not in weather.DRY_CODES for c in codes) * 2 >= len(codes):
-        return "wet"
-    if max(d["temperature_2m_max"]) >= 30:
-        return "hot"
-    if min(d["temperature_2m_min"]) <= 0:
-        return "cold"
-    return "fair" if all(c in (0, 1, 2) for c in codes) else "mild"
-
-
-def where_city(rng: random.Random, city: gazetteer.City) -> str:
-    return rng.choice(["in ", "in ", "for ", "over "]) + city.name
-
-
-def where_coords(rng: random.Random) -> str:
-    return rng.choice(["at your location", "at those coordinates", "where you are", "at that spot", "at your coordinates"])
+def answer(c: Conversation, ask: Ask, place: str, payload: dict) -> list[int]:
+    """Say the answer to `ask` from a current or forecast payload; returns the forecast days covered."""
+    rng = c.rng
+    if "current" in payload:
+        now = payload["current"]
+        core, verdict = core_now(c, ask, place, now)
+        facts = now_details(c, ask, now, core) if rng.random() < 0.8 else []
+        c.say(voiced(c, core, verdict, facts, mood_now(now), place))
+        return []
+    rows = rows_of(payload)
+    start = dt.date.fromisoformat(rows[0]["time"])
+    if ask.when.kind in ("weekend", "range"):
+        core, verdict, hits = core_days(c, ask, place, rows, start)
+        facts = day_details(c, ask, rows, start, set())
+        c.say(voiced(c, core, verdict, facts, mood_rows(rows[ask.when.day:]), place))
+        return list(range(len(rows)))
+    core, verdict = core_day(c, ask, place, rows, start)
+    row = rows[ask.when.day]
+    facts = []
+    if ask.focus not in ("wind", "humid") and row["pp"] > 0 and "%" not in core and rng.random() < 0.5:
+        facts.append(expand(rng, rng.choice([
+            "[The chance of rain is|Rain chances are|The rain risk is|Rain odds stand at|The odds of a shower are] {pp}%[ that day| for the day|].",
+            "[Rain|A shower|Some rain] [has|carries|comes with] {a} {pp}% [chance|likelihood|probability][ that day|].",
+            "[Put|Call|Count] the [rain|shower] [odds|chances|risk] at {pp}%.",
+        ]), pp=fmt(row["pp"]), a=article(fmt(row["pp"]))))
+    c.say(voiced(c, core, verdict, facts, mood_of(row["weather_code"], row["hi"]), place))
+    return [ask.when.day]
 
 
 # ----------------------------------------------------------------------------- tool rounds
 
 
-def do_geocode(c: Conversation, city: gazetteer.City, args: dict) -> dict:
-    return c.call("geocode_location", args, weather.geocode_result(city))
+def geocode_call(c: Conversation, m: phrasing.Mention) -> tuple[str, dict, dict]:
+    return ("geocode_location", m.args, weather.geocode_result(gazetteer.geocode_all(m.args["city"], m.args.get("country"))))
 
 
-def do_current(c: Conversation, city: gazetteer.City, when: dt.datetime) -> dict:
-    return c.call("get_current_weather", {"latitude": city.latitude, "longitude": city.longitude},
-                  weather.current(city, when, c.world))
+def weather_call(c: Conversation, city: gazetteer.City, ask: Ask) -> tuple[str, dict, dict]:
+    if ask.when.kind == "now":
+        return ("get_current_weather", {"latitude": city.latitude, "longitude": city.longitude}, weather.current(city, c.now, c.world))
+    return ("get_forecast", {"latitude": city.latitude, "longitude": city.longitude, "days": ask.when.days},
+            weather.forecast(city, c.now.date(), ask.when.days, c.world))
 
 
-def do_forecast(c: Conversation, city: gazetteer.City, when: dt.datetime, days: int) -> dict:
-    return c.call("get_forecast", {"latitude": city.latitude, "longitude": city.longitude, "days": days},
-                  weather.forecast(city, when.date(), days, c.world))
-
-
-def answer_current(c: Conversation, where: str, cur: dict, place: str) -> None:
-    now = cur["current"]
-    mood = mood_of(now["weather_code"], now["temperature_2m"], now["wind_speed_10m"])
-    c.say(compose(c, current_facts(c.rng, where, cur), mood, place))
-
-
-def answer_forecast(c: Conversation, where: str, fc: dict, days: int, place: str, focus_tomorrow: bool) -> None:
-    c.say(compose(c, forecast_facts(c.rng, where, fc, days, focus_tomorrow), forecast_mood(fc), place))
-
-
-def named_weather(c: Conversation, city: gazetteer.City, when: dt.datetime, ask: str,
-                  days: int = 0, phrase: str = "", user_text: str | None = None) -> dict:
-    """A city by name: user question, geocode, weather call, answer. Returns the weather payload."""
-    mention, args = place_mention(c.rng, city)
-    if user_text is None:
-        user_text = current_question(c.rng, mention) if ask == "current" else forecast_question(c.rng, mention, phrase)
+def named(c: Conversation, city: gazetteer.City, ask: Ask, user_text: str, m: phrasing.Mention) -> dict:
     c.user(user_text)
-    do_geocode(c, city, args)
-    where = where_city(c.rng, city)
-    if ask == "current":
-        cur = do_current(c, city, when)
-        answer_current(c, where, cur, city.name)
-        return cur
-    fc = do_forecast(c, city, when, days)
-    answer_forecast(c, where, fc, days, city.name, focus_tomorrow=phrase == "tomorrow")
-    return fc
+    c.call(*geocode_call(c, m))
+    payload = c.call(*weather_call(c, city, ask))
+    answer(c, ask, city.name, payload)
+    return payload
 
 
 # ----------------------------------------------------------------------------- scenarios
 
 
+def scenario_geocode_then_weather(c: Conversation, tags: dict) -> None:
+    city = pick_city(c)
+    ask, template = choose_ask(c)
+    lower = c.rng.random() < 0.3
+    m = phrasing.mention(c.rng, city, lower=lower)
+    named(c, city, ask, question(c, ask, m.text, template, lower), m)
+    tags.update(variant=ask.when.kind, focus=ask.focus)
+    if ask.when.days:
+        tags["days"] = ask.when.days
+
+
+def coordinates_text(c: Conversation, city: gazetteer.City) -> str:
+    return expand(c.rng, c.rng.choice(["{lat}, {lon}", "[lat|latitude] {lat}, [lon|longitude] {lon}", "({lat}, {lon})"]),
+                  lat=fmt(city.latitude), lon=fmt(city.longitude))
+
+
+def scenario_coordinates(c: Conversation, tags: dict, current: bool) -> None:
+    rng = c.rng
+    city = pick_city(c)
+    ask, _ = choose_ask(c, ("now",) if current else ("day", "range"), focus="general")
+    coords = coordinates_text(c, city)
+    pool = ["What's the weather at {p}{w}?", "weather at {p}{w}", "I'm at {p}. What's it like{w}?", "My GPS says {p}. Conditions{w}?",
+            "forecast for {p}{w}", "Camping at {p}: weather{w}?", "{p}{w}, weather please"]
+    c.user(mess(rng, fill(c.pick(pool), coords, ask.when.text), rng.random() < 0.3))
+    payload = c.call(*weather_call(c, city, ask))
+    answer(c, ask, rng.choice(["your area", "that area", "your spot"]), payload)
+    tags.update(variant="coordinates")
+    if ask.when.days:
+        tags["days"] = ask.when.days
+
+
 def scenario_current(c: Conversation, tags: dict) -> None:
-    city, when = pick_city(c.rng), pick_moment(c.rng)
-    c.user(coordinates_current_question(c.rng, coordinates_mention(c.rng, city)))
-    answer_current(c, where_coords(c.rng), do_current(c, city, when), "your location")
-    tags["variant"] = "coordinates"
+    scenario_coordinates(c, tags, True)
 
 
 def scenario_forecast(c: Conversation, tags: dict) -> None:
-    city, when = pick_city(c.rng), pick_moment(c.rng)
-    days, phrase = days_request(c.rng)
-    c.user(coordinates_forecast_question(c.rng, coordinates_mention(c.rng, city), phrase))
-    answer_forecast(c, where_coords(c.rng), do_forecast(c, city, when, days), days, "your location", phrase == "tomorrow")
-    tags.update(variant="coordinates", days=days)
+    scenario_coordinates(c, tags, False)
 
 
-def scenario_geocode_then_weather(c: Conversation, tags: dict) -> None:
-    city, when = pick_city(c.rng), pick_moment(c.rng)
-    if c.rng.random() < 0.45:
-        named_weather(c, city, when, "current")
-        tags["variant"] = "current"
+def scenario_compare(c: Conversation, tags: dict) -> None:
+    """Two places in one question: both geocoded in one turn, then both weather calls in one turn."""
+    rng = c.rng
+    a = pick_city(c)
+    b = pick_city(c, avoid=(a.name,))
+    lower = rng.random() < 0.3
+    ma, mb = phrasing.mention(rng, a, lower), phrasing.mention(rng, b, lower)
+    now = rng.random() < 0.6
+    when = phrasing.When("now", text=rng.choice(["", "right now", "today"]) if now else "", label="right now") if now else \
+        phrasing.pick_when(rng, c.today, ("day",))
+    ask = Ask(when, "warm", True, fahrenheit=rng.random() < 0.08)
+    pool = ["Is it warmer in {a} or {b}{w}?", "which is warmer{w}, {a} or {b}?", "{a} vs {b} weather{w}?", "Compare {a} and {b}{w}.",
+            "Where's it warmer{w}: {a} or {b}?", "is {a} warmer than {b}{w}", "Should I go to {a} or {b}{w} if I want the warmer one?",
+            "which is nicer{w}, {a} or {b}"]
+    chosen = c.pick(pool)
+    text = phrasing.fill_time(chosen, when.text).replace("{a}", ma.text).replace("{b}", mb.text)
+    c.user(mess(rng, text, lower))
+    c.calls([geocode_call(c, ma), geocode_call(c, mb)])
+    pa, pb = c.calls([weather_call(c, a, ask), weather_call(c, b, ask)])
+    if now:
+        ta, tb = pa["current"]["temperature_2m"], pb["current"]["temperature_2m"]
+        da, db = pa["current"]["weather_description"], pb["current"]["weather_description"]
+        label = "right now"
     else:
-        days, phrase = days_request(c.rng)
-        named_weather(c, city, when, "forecast", days, phrase)
-        tags.update(variant="forecast", days=days)
+        i = when.day
+        ta, tb = pa["daily"]["temperature_2m_max"][i], pb["daily"]["temperature_2m_max"][i]
+        da, db = pa["daily"]["weather_description"][i], pb["daily"]["weather_description"][i]
+        label = when.label
+    v = {"a": a.name, "b": b.name, "ta": temp(ta, ask), "tb": temp(tb, ask), "da": da, "db": db, "when": label,
+         "high": "" if now else rng.choice(["a high of ", "a top of ", "highs of ", "a maximum of "])}
+    if abs(ta - tb) < 0.05:
+        core = expand(rng, "{a} and {b} are level {when}, both at {ta}: {da} in {a}, {db} in {b}", **v)
+    else:
+        warm, cool = (a, b) if ta > tb else (b, a)
+        v |= {"w": warm.name, "l": cool.name, "tw": v["ta"] if warm is a else v["tb"], "tl": v["tb"] if warm is a else v["ta"],
+              "dw": da if warm is a else db, "dl": db if warm is a else da}
+        core = expand(rng, rng.choice([
+            "{w} is warmer {when}: {high}{tw} with {dw}, against {tl} and {dl} in {l}",
+            "{w} wins {when}, at {high}{tw} to {l}'s {tl}; {dw} in {w}, {dl} in {l}",
+            "{w} is the warmer of the two {when}, {high}{tw} against {tl} in {l}, with {dw} there and {dl} in {l}",
+        ]), **v)
+    mood = mood_of(pa["current"]["weather_code"] if now else pa["daily"]["weather_code"][when.day], ta)
+    verdict = None
+    if chosen.lower().startswith("is {a}"):  # a yes/no question: is A warmer than B?
+        verdict = "yes" if ta > tb else "no"
+    c.say(voiced(c, core, verdict, [], mood, a.name))
+    tags.update(variant="now" if now else "day")
+    if not now:
+        tags["days"] = when.days
+
+
+def scenario_ambiguous_place(c: Conversation, tags: dict) -> None:
+    """The geocoder returns several places of one name; hint, question or a stated choice."""
+    rng = c.rng
+    name = rng.choice([n for n in gazetteer.AMBIGUOUS if phrasing.in_split(n, c.split)] or list(gazetteer.AMBIGUOUS))
+    places = gazetteer.HOMONYMS[name]
+    ask, template = choose_ask(c, ("now", "day"))
+    variant = rng.choice(["hint", "ask", "ask", "first"])
+    lower = rng.random() < 0.3
+    target = rng.choice(places) if variant != "first" else places[0]
+    hint = (target.admin1 if target.country == "United States" else target.country) if variant == "hint" else None
+    if variant == "hint" and target.country == "United States":
+        hint = rng.choice([target.admin1, {"Oregon": "OR", "Maine": "ME", "California": "CA"}.get(target.admin1, target.admin1)])
+    text_name = name.lower() if lower else name
+    place_words = f"{text_name}, {hint}" if hint else text_name
+    args = {"city": name}
+    if hint and hint == target.country:
+        args["country"] = target.country
+    c.user(question(c, ask, place_words, template, lower))
+    found = gazetteer.geocode_all(name, args.get("country"))
+    c.call("geocode_location", args, weather.geocode_result(found))
+    tags.update(variant=variant)
+    if variant == "ask" and len(found) > 1:
+        options = [f"{p.name}, {p.admin1}" + (f" ({p.country})" if p.country not in ("United States",) else "") for p in found]
+        q = expand(rng, rng.choice([
+            "There's more than one {n}: {o}. Which do you mean?",
+            "I found [several|two] places called {n}: {o}. Which one?",
+            "{n} could be {o}; which should I check?",
+        ]), n=name, o=" or ".join(options))
+        if c.persona.name == "twain":
+            q = expand(rng, "[There are|I count] more [places|towns] named {n} than [a man can keep straight|one name can carry]: {o}. Which [one|do you mean]?", n=name, o=" or ".join(options))
+        elif c.persona.name == "franklin":
+            q = expand(rng, "[The name|That name] {n} serves [more than one town|several places]: {o}. Which, [friend|neighbour]?", n=name, o=" or ".join(options))
+        elif c.persona.name == "onion":
+            q = expand(rng, "Two Cities Named {n} Refuse To Back Down\n\nThe geocoder returned {o}. Which one, [sources asked|the desk asked]?", n=name, o=" or ".join(options))
+        c.say(q)
+        reply_words = target.admin1 if rng.random() < 0.7 else f"the one in {target.admin1 if target.country == 'United States' else target.country}"
+        c.user(mess(rng, c.pick(["{r}", "{r} please", "the {r} one", "{r}, sorry", "I meant {r}"]).replace("{r}", reply_words).replace("the the", "the"), lower))
+    payload = c.call(*weather_call(c, target, ask))
+    place = f"{target.name}, {target.admin1 if target.country == 'United States' else target.country}"
+    answer(c, ask, place, payload)
+    if variant == "first" and len(found) > 1:
+        other = found[1]
+        note = expand(rng, "[That's|I took] {n} in {a1}; if you meant the one in {a2}, [say so|tell me] and I'll check [it|that one].",
+                      n=name, a1=target.admin1, a2=other.admin1 if other.country == target.country else f"{other.admin1}, {other.country}")
+        c.messages[-1]["content"] += " " + note
+    if ask.when.days:
+        tags["days"] = ask.when.days
+
+
+FOLLOW_PLACE = ["And {p}?", "what about {p}", "How about {p}?", "and in {p}", "same for {p}", "Now {p}, please.", "ok and {p}?"]
+FOLLOW_NEXT_DAY = ["And the day after?", "what about the day after", "and the next day?", "How about the following day?"]
+FOLLOW_TOMORROW = ["And tomorrow?", "what about tomorrow", "Will it be any different tomorrow?", "and tmrw?", "OK, and tomorrow there?"]
+FOLLOW_FOCUS = {"rain": ["Will it rain there?", "any rain there", "Do I need an umbrella there?"],
+                "wind": ["Is it windy there?", "how windy is it there", "what's the wind doing there"],
+                "cold": ["Is it cold there?", "do I need a coat there", "how cold is it there?"]}
+FOLLOW_UNITS = ["In Fahrenheit please?", "can you give that in fahrenheit", "what's that in F?"]
+THANKS = ["thanks!", "Thanks, that's all.", "cheers", "Great, thank you.", "perfect, thx", "OK thanks, bye.", "Thank you!", "ty"]
+
+
+def farewell(c: Conversation) -> str:
+    return expand(c.rng, c.rng.choice(c.persona.farewells))
 
 
 def scenario_multi_turn(c: Conversation, tags: dict) -> None:
+    """Three to five user turns; each later one leans on an earlier one (there, the day after, another city)."""
     rng = c.rng
-    variant = rng.choice(["follow_up_city", "and_tomorrow", "compare", "more_days", "clarify_place"])
-    city, when = pick_city(rng), pick_moment(rng)
-    tags["variant"] = variant
-    if variant == "follow_up_city":
-        other = pick_city(rng, avoid=city)
-        if rng.random() < 0.5:
-            named_weather(c, city, when, "current")
-            ask, days, phrase = "current", 0, ""
-        else:
-            days, phrase = days_request(rng)
-            named_weather(c, city, when, "forecast", days, phrase)
-            ask = "forecast"
-            tags["days"] = days
-        mention, _ = place_mention(rng, other)
-        follow = expand(rng, rng.choice(["And in {p}?", "What about {p}?", "How about {p}?", "Same for {p}, please.",
-                                         "And {p}?", "Now do {p}."]), p=mention)
-        named_weather(c, other, when, ask, days, phrase, user_text=follow)
-    elif variant == "and_tomorrow":
-        named_weather(c, city, when, "current")
-        c.user(rng.choice(["And tomorrow?", "What about tomorrow?", "Will it be any different tomorrow?",
-                           "And how does tomorrow look?", "Any better tomorrow?", "OK, and tomorrow?"]))
-        # The coordinates come from the geocode result earlier in the conversation: no second geocode.
-        fc = do_forecast(c, city, when, 2)
-        answer_forecast(c, where_city(rng, city), fc, 2, city.name, focus_tomorrow=True)
-        tags["days"] = 2
-    elif variant == "compare":
-        other = pick_city(rng, avoid=city)
-        first = named_weather(c, city, when, "current")
-        mention, args = place_mention(rng, other)
-        c.user(expand(rng, rng.choice(["How does that compare with {p}?", "Is it warmer in {p}?",
-                                       "Compare that with {p}, please.", "And how does {p} stack up?",
-                                       "Is {p} any better right now?"]), p=mention))
-        do_geocode(c, other, args)
-        second = do_current(c, other, when)
-        c.say(compose(c, compare_facts(rng, city, first, other, second), None, other.name))
-    elif variant == "more_days":
-        days = rng.choice([2, 3, 4, 5])
-        phrase = "tomorrow" if days == 2 else f"the next {days if rng.random() < 0.5 else number_word(days)} days"
-        named_weather(c, city, when, "forecast", days, phrase)
-        more = rng.choice([7, 8, 10, 12, 14])
-        n = str(more) if rng.random() < 0.5 else number_word(more)
-        c.user(expand(rng, rng.choice(["Can you extend that to {n} days?", "What about the next {n} days?",
-                                       "Could you stretch that to {n} days?", "Give me {n} days instead.",
-                                       "And the full {n} days?"]), n=n))
-        fc = do_forecast(c, city, when, more)
-        answer_forecast(c, where_city(rng, city), fc, more, city.name, focus_tomorrow=False)
-        tags["days"] = more
-    else:  # clarify_place: the first question lacks a place, the second answers the assistant's question
-        days, phrase = rng.choice([(0, ""), (2, "tomorrow"), (1, "today")])
-        c.user(rng.choice(["What's the weather like?", "Is it cold out?", "Do I need a jacket?"]) if days == 0
-               else expand(rng, rng.choice(["Will it rain {p}?", "What's the forecast for {p}?", "Do I need an umbrella {p}?"]), p=phrase))
-        c.say(compose(c, [expand(rng, rng.choice([
-            "[Which city|Which place|Where] [are you asking about|should I check|do you mean]?",
-            "[I need a place to look up|I'll need a location]: [which city are you in|where are you]?",
-            "[Happy to check|Glad to look it up]. [Which city|What place] [is it for|should I look up]?",
-        ]))], None, "your town", opener=False))
-        mention, args = place_mention(rng, city)
-        c.user(expand(rng, rng.choice(["{p}.", "In {p}.", "{p}, please.", "I'm in {p}.", "It's for {p}."]), p=mention))
-        do_geocode(c, city, args)
-        where = where_city(rng, city)
-        if days == 0:
-            answer_current(c, where, do_current(c, city, when), city.name)
-        else:
-            answer_forecast(c, where, do_forecast(c, city, when, days), days, city.name, focus_tomorrow=days == 2)
-            tags["days"] = days
-
-
-def compare_facts(rng: random.Random, a: gazetteer.City, cur_a: dict, b: gazetteer.City, cur_b: dict) -> list[str]:
-    na, nb = cur_a["current"], cur_b["current"]
-    v = {"a": a.name, "b": b.name, "ta": fmt(na["temperature_2m"]), "tb": fmt(nb["temperature_2m"]),
-         "da": na["weather_description"], "db": nb["weather_description"],
-         "wa": fmt(na["wind_speed_10m"]), "wb": fmt(nb["wind_speed_10m"])}
-    if na["temperature_2m"] == nb["temperature_2m"]:
-        main = "{b} and {a} are both at {ta}°C[ right now|], with {db} in {b}."
+    city = pick_city(c)
+    lower = rng.random() < 0.35
+    if rng.random() < 0.3:  # opens without a place: the assistant asks where
+        c.user(mess(rng, c.pick(["What's the weather like?", "is it going to rain?", "Do I need a jacket today?", "weather pls",
+                                 "how cold is it outside?", "what's it doing out there"]), lower))
+        c.say(ask_where(c))
+        m = phrasing.mention(rng, city, lower)
+        c.user(mess(rng, c.pick(["{p}", "I'm in {p}", "{p}, please.", "in {p}", "It's for {p}."]).replace("{p}", m.text), lower))
+        ask = Ask(When("now", label="right now"), "general")
+        c.call(*geocode_call(c, m))
+        payload = c.call(*weather_call(c, city, ask))
+        answer(c, ask, city.name, payload)
+        tags["variant"] = "clarify_place"
     else:
-        v["rel"] = "warmer" if nb["temperature_2m"] > na["temperature_2m"] else "colder"
-        main = rng.choice([
-            "{b} is {rel} than {a} [right now|at the moment|just now]: {tb}°C against {ta}°C[, with {db}|].",
-            "[In|Over in] {b} it's {tb}°C and {db}, [so|which makes it] {rel} than {a} at {ta}°C.",
-            "{b} [comes in at|sits at|reads] {tb}°C with {db}; {a} [is at|has] {ta}°C[ and {da}|], so {b} is {rel}.",
-        ])
-    facts = [expand(rng, main, **v)]
-    if rng.random() < 0.5:
-        facts.append(expand(rng, "[The wind|Wind] is {wb} km/h in {b} [versus|compared with|against] {wa} km/h in {a}.", **v))
-    return facts
+        ask, template = choose_ask(c, ("now", "day"))
+        m = phrasing.mention(rng, city, lower)
+        payload = named(c, city, ask, question(c, ask, m.text, template, lower), m)
+        tags["variant"] = "dialogue"
+    known = {city.name: city}  # places whose coordinates the conversation already holds
+    forecasts: dict[str, dict] = {}
+    currents: dict[str, dict] = {}
+    (forecasts if "daily" in payload else currents)[city.name] = payload
+    turns = rng.choice([2, 2, 3])  # three or four user turns (five with a thanks), within 2,048 tokens
+    for _ in range(turns):
+        move = rng.choice(["next_day", "place", "focus", "units", "place", "next_day"])
+        weather_calls = sum(tc["function"]["name"] in ("get_current_weather", "get_forecast")
+                            for m in c.messages for tc in m.get("tool_calls") or [])
+        size = sum(len(m.get("content") or "") + len(json.dumps(m.get("tool_calls") or "")) for m in c.messages)
+        # A dialogue stays within 2,048 tokens with the tools block: about 3,000 characters of messages
+        # (tool results are dense JSON), so a further weather round only while under 2,000.
+        if (weather_calls >= 3 or size > 2000) and move != "units":
+            move = "units" if rng.random() < 0.5 else "stop"
+        if move == "units" and size > 2600:
+            move = "stop"
+        if move == "stop":
+            break
+        if move == "next_day":
+            day = ask.when.day + 1 if ask.when.kind != "now" else 1
+            if day > 13:
+                move = "place"
+            else:
+                text = c.pick(FOLLOW_TOMORROW if day == 1 else FOLLOW_NEXT_DAY)
+                new = replace(ask, when=When("day", day, day + 1, "", day_name(c, c.now.date(), day)), yesno=False, focus="general", comparative=False)
+                c.user(mess(rng, text, lower))
+                fc = forecasts.get(city.name)
+                if fc is None or len(fc["daily"]["time"]) <= day:
+                    fc = c.call(*weather_call(c, city, new))
+                    forecasts[city.name] = fc
+                else:  # the forecast already on the table covers it: no call
+                    new = replace(new, when=replace(new.when, days=len(fc["daily"]["time"])))
+                answer(c, new, city.name, fc)
+                ask = new
+                continue
+        if move == "place":
+            other = pick_city(c, avoid=tuple(known))
+            m = phrasing.mention(rng, other, lower)
+            c.user(mess(rng, c.pick(FOLLOW_PLACE).replace("{p}", m.text), lower))
+            c.call(*geocode_call(c, m))
+            payload = c.call(*weather_call(c, other, ask))
+            (forecasts if "daily" in payload else currents)[other.name] = payload
+            answer(c, ask, other.name, payload)
+            known[other.name] = other
+            city = other
+            continue
+        if move == "focus":
+            focus = rng.choice(sorted(FOLLOW_FOCUS))
+            new = replace(ask, focus=focus, yesno=True, comparative=False, mph=False)
+            if focus == "wind" and new.when.kind != "now":
+                new = replace(new, when=When("now", label="right now"))
+            c.user(mess(rng, c.pick(FOLLOW_FOCUS[focus]), lower))
+            fc = forecasts.get(city.name)
+            if new.when.kind == "now" and city.name in currents:  # the conditions already on the table: no call
+                answer(c, new, city.name, currents[city.name])
+            elif new.when.kind != "now" and fc is not None and len(fc["daily"]["time"]) > new.when.day:
+                new = replace(new, when=replace(new.when, days=len(fc["daily"]["time"])))
+                answer(c, new, city.name, fc)
+            else:
+                payload = c.call(*weather_call(c, city, new))
+                (forecasts if "daily" in payload else currents)[city.name] = payload
+                answer(c, new, city.name, payload)
+            ask = new
+            continue
+        # units: the same figures again in °F, from the last tool result (no new call)
+        c.user(mess(rng, c.pick(FOLLOW_UNITS), lower))
+        new = replace(ask, fahrenheit=True, yesno=False)
+        last = json.loads(next(m["content"] for m in reversed(c.messages) if m["role"] == "tool"))
+        answer(c, new, city.name, last)
+        ask = new
+    if rng.random() < 0.3 and sum(len(m.get("content") or "") for m in c.messages) < 2800:
+        c.user(mess(rng, c.pick(THANKS), lower))
+        c.say(farewell(c))
+
+
+def ask_where(c: Conversation) -> str:
+    rng, p = c.rng, c.persona
+    base = expand(rng, rng.choice([
+        "[Which city|Which place|Where] [are you asking about|should I check|do you mean]?",
+        "[I need a place to look up|I'll need a town first|A city name would help]: [which one is it|where are you]?",
+        "[Where are you|Which town is it]? [Tell me|Give me] the [city|name] and I'll [check|look it up][ right away|].",
+    ]))
+    if p.name == "twain":
+        return expand(rng, rng.choice([
+            "[I can't read|I can't report on|Nobody can forecast] [the sky over|the weather in] a town [I haven't been told|nobody has named|without a name]. ",
+            "[Even a river pilot|A pilot] [needs to know|has to be told] [which river|which landing|where he's bound]. ",
+            "[I'd need|I'll want] [a town|a name on the map|a place] [before I go asking the sky|to point my instruments at|to look up]. ",
+        ])) + base
+    if p.name == "franklin":
+        return expand(rng, rng.choice([
+            "[A forecast needs a place|A weather report wants a town], [as a letter needs an address|as a printer needs copy], [friend|neighbour]. ",
+            "[Observation|Good observation] [begins with|starts from] [a location|a place on the map], [friend|neighbour|citizen]. ",
+            "[I cannot|No man can] [observe|report on] [a sky|the weather] [I have not been given|without a town to put it over]. ",
+        ])) + base
+    if p.name == "onion":
+        return expand(rng, "[Weather Desk|Newsroom|Reporters|Entire Staff] [Unable To Locate|Stumped By|Searching For|Baffled By] [User|Mystery Location|Unnamed Town|Reader's Whereabouts]\n\n"
+                      "[Staff are standing by|Reporters have their coats on|Pencils have been sharpened|The van is warmed up|Notebooks are open] [, but|; sadly|, yet] [there is no address|nobody knows the city|the destination is blank|the map is empty]. ").replace(" ,", ",").replace(" ;", ";") + base
+    return base
+
+
+UNSUPPORTED = {
+    "hourly": ["What will the weather be in {p} at 3 pm tomorrow?", "is it going to rain in {p} at 6 tonight", "hourly forecast for {p} tomorrow?",
+               "What's the temperature in {p} going to be at noon tomorrow?", "will it be dry in {p} for the school run at 8 tomorrow"],
+    "historical": ["What was the weather in {p} yesterday?", "how much did it rain in {p} last week", "Was it cold in {p} last night?",
+                   "what was the temperature in {p} on Christmas day last year", "How hot did it get in {p} last summer?"],
+    "uv": ["What's the UV index in {p} today?", "do i need sunscreen in {p}, what's the uv", "How strong is the sun in {p} today? UV index?"],
+    "air": ["What's the air quality in {p}?", "pollen count in {p} today?", "Is the air clean in {p} right now?"],
+}
+
+
+def scenario_unsupported(c: Conversation, tags: dict) -> None:
+    """Hourly, historical, UV and air-quality questions: honest about the tools, useful where it can be."""
+    rng = c.rng
+    kind = rng.choice(sorted(UNSUPPORTED))
+    city = pick_city(c)
+    lower = rng.random() < 0.3
+    m = phrasing.mention(rng, city, lower)
+    if kind == "historical" and rng.random() < 0.4:  # a real SNIPS question with its past date kept
+        pool = phrasing.snips_for(c.split, time_kind="past")
+        text = fill(rng.choice(pool).text, m.text, rng.choice([t.original_time for t in pool])) if pool else \
+            fill(c.pick(UNSUPPORTED[kind]), m.text, "")
+    elif kind == "hourly" and rng.random() < 0.4:
+        pool = phrasing.snips_for(c.split, time_kind="hour")
+        text = fill(rng.choice(pool).text, m.text, rng.choice(phrasing.HOUR_TIMES))
+    else:
+        text = fill(c.pick(UNSUPPORTED[kind]), m.text, "")
+    c.user(mess(rng, text, lower))
+    tags["variant"] = kind
+    p = c.persona
+    lead = {"twain": "[I'll be straight with you|I'd rather admit it than invent it]: ", "franklin": "[Candour first|An honest answer first], [friend|neighbour]: ",
+            "onion": "[Weather Desk|Newsroom|Forecasting Team] [Admits|Concedes|Confesses] [Limits|It Can't Do Everything|Some Gaps In Coverage]\n\n", "neutral": ""}[p.name]
+    if kind == "hourly":
+        day = 1 if re.search(r"\b(tomorrow|tmrw)\b", text.lower()) else 0
+        tonight = day == 0 and "tonight" in text.lower()
+        focus = next((phrasing._FOCUS_OF[w] for w in re.findall(r"[a-z]+", text.lower()) if w in phrasing._FOCUS_OF), "general")
+        if focus == "general" and re.search(r"\btemperature\b", text.lower()):
+            focus = "cold"
+        ask = Ask(When("tonight" if tonight else "day", day, day + 1, "", "tonight" if tonight else "tomorrow" if day else "today"), focus,
+                  yesno=bool(phrasing.YESNO_START.match(text)) and focus != "general")
+        c.call(*geocode_call(c, m))
+        payload = c.call(*weather_call(c, city, ask))
+        rows = rows_of(payload)
+        core, verdict = core_day(c, ask, city.name, rows, dt.date.fromisoformat(rows[0]["time"]))
+        caveat = expand(rng, "[I only get daily figures, not hourly ones|My forecast comes by the day, not by the hour|The tools give the whole day, not single hours], "
+                        "so [that is the day as a whole|I can't pin down that hour|that covers the whole day, not that hour].")
+        if p.name == "twain":
+            caveat += " " + expand(rng, "[I'd sooner admit that than guess|A guess dressed as an hourly forecast is still a guess], [and I have seen enough of those|and the newspapers print plenty already].")
+        elif p.name == "franklin":
+            caveat += " " + expand(rng, "[Better an honest day than a doubtful hour|A whole fact is worth more than half a guess].")
+        if verdict in ("yes", "no", "partly"):
+            lead_text = f"{verdict_word(c, verdict)}: {core}."
+        else:
+            lead_text = cap(core) + "."
+        if p.name == "onion":
+            lead_text = expand(rng, "[Weather Desk|Newsroom] [Unable To Confirm|Declines To Guess] [Specific Hour|Exact Time], [Offers|Provides] [Entire Day|Whole Day] Instead") + "\n\n" + lead_text
+        c.say(lead_text + " " + caveat)
+        tags["days"] = day + 1
+        return
+    if kind == "historical":
+        text = expand(rng, lead + "[I can't look back|I have no records of past weather]: my tools give current conditions and forecasts up to "
+                      "[fourteen days|two weeks] ahead, [not history|nothing from the past]. [I can tell you what {p} is like now, or what's coming|Want today's weather in {p}, or the days ahead] instead?",
+                      p=city.name)
+    elif kind == "uv":
+        text = expand(rng, lead + "[I don't get a UV index|UV isn't among the figures my tools return], so I can't [give you one|tell you how strong the sun is]. "
+                      "I can check whether {p} has clear skies or cloud right now, [if that helps|which is a rough guide].", p=city.name)
+    else:
+        text = expand(rng, lead + "[Air quality and pollen aren't|I have no air-quality or pollen figures: they're not] part of what my weather tools return. "
+                      "[I can give you the current conditions in {p}|I can check {p}'s weather] instead, if that's useful.", p=city.name)
+    if p.name == "twain" and rng.random() < 0.6:
+        text += " " + expand(rng, "[A man who invents what he doesn't know|Guessing and calling it a forecast] [is in politics, not weather|ought to run for office instead].")
+    if p.name == "franklin" and rng.random() < 0.6:
+        text += " " + expand(rng, "[Better an honest blank than a confident error|A plain 'I don't know' costs less than a wrong answer].")
+    c.say(text)
 
 
 UNKNOWN_CLAUSES = [
-    "[I couldn't find|I can't find|the geocoder found no place called|there's no match for] {bad}[ in the geocoding service| anywhere| on any map I can read|].",
-    "{bad} [doesn't turn up|isn't found|returns no results] in the geocoding service[, I'm afraid|].",
+    "[I couldn't find|I can't find|the geocoder found no place called|there's no match for] {bad}[ in the geocoding service| on any map I can read|].",
+    "{bad} [doesn't turn up|isn't found|returns no results] in the geocoding service.",
     "[my|the] [geocoding|place] search for {bad} came back empty.",
 ]
 UNKNOWN_OFFERS = [
     "[Could you check the spelling|Is there a larger town nearby I could try|Could you add the country]?",
     "If you give me the [latitude and longitude|coordinates], I can [look up the weather directly|check it straight away].",
     "[Tell me|Give me] [a nearby city|the nearest larger town|the country it's in] and I'll [try again|look again|check that instead].",
-    "[Maybe it goes by another name|Perhaps it's spelled differently]; [which spelling should I try|what else might it be called]?",
 ]
+
+
+def voiced_error(c: Conversation, clause: str, offer: str, place: str) -> str:
+    """A failure told in the persona's voice: no weather jokes, since there is no weather to report."""
+    rng, p = c.rng, c.persona
+    body = (rng.choice(p.apologies) + " " + clause if rng.random() < 0.7 else cap(clause)) + " " + offer
+    if p.name == "onion":
+        head = expand(rng, rng.choice([
+            "[Search For|Hunt For|Desperate Search For] {place} [Turns Up Nothing|Comes Back Empty|Ends In Failure]",
+            "[Weather Desk|Newsroom|Entire Staff] [Comes Up Empty|Left Empty-Handed|Stumped] [After Search|In Hunt For Weather|On {place}]",
+            "[Tool|Computer|Weather Machine] [Malfunction|Outage|Hiccup] [Leaves|Strands] [Weather Desk|Reporters|Staff] [Staring At Screen|Refreshing Page|Without A Story]",
+        ]), place=place)
+        return f"{head}\n\n{cap(body)}"
+    if p.name == "twain" and rng.random() < 0.6:
+        body += " " + expand(rng, rng.choice([
+            "[I'd rather|Better to] [admit a blank|own up to a blank] than [invent a sky|make up the weather], [which is a vice I leave to the newspapers|though the temptation is considerable].",
+            "[Machinery|Telegraphs and their cousins|Contraptions of every kind] [have failed me|have let me down|have quit on me] [before|many a time|in my day]; [I have learned patience|it builds character, they tell me|I bear them no grudge|I forgive them, mostly].",
+            "[A machine|The apparatus|This gadget] [that sulks|that won't answer|that refuses to talk] [is|makes] [a poor|a sorry|an unhelpful] [witness|correspondent|informant], [but|and] [I'll|I will] [try it again|knock again|give it another chance] [if you say so|when you like|at your word].",
+        ]))
+    if p.name == "franklin" and rng.random() < 0.6:
+        body += " " + expand(rng, rng.choice([
+            "[Patience|A little patience] [is cheaper than a guess|costs less than an error].",
+            "[Better to wait for the fact|A fact worth having is worth waiting for|Patience is cheaper] than [to act on a rumour|to print a guess|a wrong forecast|a false report].",
+            "[An honest blank|A gap in the record|An empty column] [is better than|beats|is worth more than] [a confident error|a printed guess|a tall tale] [in any almanac|on any page|in my experience].",
+        ]))
+    return cap(body)
 
 
 def scenario_error_unknown_place(c: Conversation, tags: dict) -> None:
     rng = c.rng
-    bad, when = gazetteer.invented_place(rng), pick_moment(rng)
-    if rng.random() < 0.5:
-        c.user(current_question(rng, bad))
-        ask, days, phrase = "current", 0, ""
-    else:
-        days, phrase = days_request(rng)
-        c.user(forecast_question(rng, bad, phrase))
-        ask = "forecast"
-        tags["days"] = days
-    c.call("geocode_location", {"city": bad}, weather.geocode_result(None))
-    text = apologise(c, expand(rng, rng.choice(UNKNOWN_CLAUSES), bad=bad)) + " " + expand(rng, rng.choice(UNKNOWN_OFFERS))
-    c.say(compose(c, [text], None, bad, opener=False) if c.persona.humorous and rng.random() < 0.5 else text)
+    bad = gazetteer.invented_place(rng)
+    ask, template = choose_ask(c, ("now", "day", "range"))
+    lower = rng.random() < 0.2
+    c.user(question(c, ask, bad.lower() if lower else bad, template, lower))
+    c.call("geocode_location", {"city": bad}, weather.geocode_result([]))
+    clause = expand(rng, rng.choice(UNKNOWN_CLAUSES), bad=bad)
+    c.say(voiced_error(c, clause, expand(rng, rng.choice(UNKNOWN_OFFERS)), bad))
     tags["variant"] = "not_found"
-    if rng.random() < 0.3:
-        city = pick_city(rng)
-        mention, _ = place_mention(rng, city)
-        follow = expand(rng, rng.choice(["Sorry, I meant {p}.", "Try {p} instead.", "OK, then {p}.", "My mistake: {p}."]), p=mention)
-        named_weather(c, city, when, ask, days, phrase, user_text=follow)
+    if ask.when.days:
+        tags["days"] = ask.when.days
+    if rng.random() < 0.35:
+        city = pick_city(c)
+        m = phrasing.mention(rng, city, lower)
+        follow = mess(rng, c.pick(["Sorry, I meant {p}.", "Try {p} instead.", "ok then {p}", "My mistake: {p}.", "oops, {p}"]).replace("{p}", m.text), lower)
+        c.user(follow)
+        c.call(*geocode_call(c, m))
+        payload = c.call(*weather_call(c, city, ask))
+        answer(c, ask, city.name, payload)
         tags["variant"] = "not_found_then_corrected"
 
 
-TOOL_FAILURES = [
-    "Service temporarily unavailable", "Request timed out", "Too many requests, rate limit exceeded",
-    "Internal server error", "Upstream data source unavailable", "Connection reset by peer",
-]
+TOOL_FAILURES = ["Service temporarily unavailable", "Request timed out", "Too many requests, rate limit exceeded",
+                 "Internal server error", "Upstream data source unavailable", "Connection reset by peer"]
 
 
 def scenario_error_tool(c: Conversation, tags: dict) -> None:
     rng = c.rng
-    city, when = pick_city(rng), pick_moment(rng)
-    ask = rng.choice(["current", "forecast"])
-    days, phrase = days_request(rng) if ask == "forecast" else (0, "")
-    if days:
-        tags["days"] = days
+    city = pick_city(c)
+    ask, template = choose_ask(c, ("now", "day", "range"))
+    lower = rng.random() < 0.25
+    m = phrasing.mention(rng, city, lower)
+    c.user(question(c, ask, m.text, template, lower))
     failing = rng.choice(["geocode_location", "weather"])
-    mention, args = place_mention(rng, city)
-    c.user(current_question(rng, mention) if ask == "current" else forecast_question(rng, mention, phrase))
     reason = rng.choice(TOOL_FAILURES)
     failure = {"error": True, "reason": reason}
-    weather_call = ("get_current_weather", {"latitude": city.latitude, "longitude": city.longitude}) if ask == "current" else (
-        "get_forecast", {"latitude": city.latitude, "longitude": city.longitude, "days": days})
     if failing == "geocode_location":
-        c.call("geocode_location", args, failure)
+        c.call("geocode_location", m.args, failure)
         service = rng.choice(["the geocoding service", "the place lookup", "the location service"])
     else:
-        do_geocode(c, city, args)
-        c.call(*weather_call, failure)
+        c.call(*geocode_call(c, m))
+        name, args, _ = weather_call(c, city, ask)
+        c.call(name, args, failure)
         service = rng.choice(["the weather service", "the forecast service", "the weather data service"])
     clause = expand(rng, rng.choice([
-        "{service} [returned an error|failed|didn't answer properly]: \"{reason}\".",
-        "[I couldn't get|I wasn't able to get] the weather {where}, because {service} [reported|returned] \"{reason}\".",
+        "{service} [returned an error|failed]: \"{reason}\".",
+        "[I couldn't get|I wasn't able to get] the weather for {place}, because {service} [reported|returned] \"{reason}\".",
         "{service} is [not responding|having trouble] right now (\"{reason}\").",
-    ]), service=service, reason=reason, where=where_city(rng, city))
+    ]), service=service, reason=reason, place=city.name)
     offer = expand(rng, rng.choice([
         "[Would you like me to try again|Shall I try again|Should I retry][ in a moment|]?",
         "[I can try again|We can try again] [in a minute|shortly|whenever you like]; [just say the word|let me know].",
-        "[Please try again|Try asking again] in a [little while|few minutes], or [check a weather website|look at a local forecast] in the meantime.",
+        "[Please try again|Try asking again] in a [little while|few minutes].",
     ]))
-    text = apologise(c, clause) + " " + offer
-    c.say(compose(c, [text], None, city.name, opener=False) if c.persona.humorous and rng.random() < 0.4 else text)
+    c.say(voiced_error(c, clause, offer, city.name))
     tags["variant"] = f"{'geocode' if failing == 'geocode_location' else 'weather'}_failed"
-    if rng.random() < 0.35:
-        c.user(rng.choice(["Yes, please try again.", "Try again, please.", "OK, retry.", "Please give it another go."]))
+    if ask.when.days:
+        tags["days"] = ask.when.days
+    if rng.random() < 0.4:
+        c.user(mess(rng, c.pick(["Yes, please try again.", "try again pls", "OK, retry.", "Please give it another go.", "yes"]), lower))
         if failing == "geocode_location":
-            do_geocode(c, city, args)
-        payload = do_current(c, city, when) if ask == "current" else do_forecast(c, city, when, days)
-        where = where_city(rng, city)
-        if ask == "current":
-            answer_current(c, where, payload, city.name)
-        else:
-            answer_forecast(c, where, payload, days, city.name, focus_tomorrow=phrase == "tomorrow")
+            c.call(*geocode_call(c, m))
+        payload = c.call(*weather_call(c, city, ask))
+        answer(c, ask, city.name, payload)
         tags["variant"] += "_then_retried"
 
 
 def scenario_error_too_many_days(c: Conversation, tags: dict) -> None:
     rng = c.rng
-    city, when = pick_city(rng), pick_moment(rng)
+    city = pick_city(c)
+    lower = rng.random() < 0.3
+    m = phrasing.mention(rng, city, lower)
     asked = rng.choice([15, 16, 20, 21, 25, 28, 30])
-    mention, args = place_mention(rng, city)
-    if asked == 21 and rng.random() < 0.5:
-        phrase = "the next three weeks"
-    elif asked == 30 and rng.random() < 0.5:
-        phrase = "the next month" if rng.random() < 0.5 else "the next thirty days"
+    r = rng.random()
+    if r < 0.35:
+        pool = phrasing.snips_for(c.split, time_kind="far")
+        t = rng.choice(pool)
+        text = fill(t.text, m.text, rng.choice(phrasing.FAR_TIMES))
+        asked_words = "that far ahead"
+        asked = 0
     else:
-        phrase = f"the next {asked} days" if rng.random() < 0.6 else f"a {asked}-day forecast"
-    c.user(expand(rng, rng.choice([
-        "What's the weather in {p} for {phrase}?" if not phrase.startswith("a ") else "Can I get {phrase} for {p}?",
-        "I need the forecast for {p} for {phrase}." if not phrase.startswith("a ") else "Give me {phrase} for {p}.",
-        "[We're|I'm] [visiting|moving to] {p}. " + ("What's the weather for {phrase}?" if not phrase.startswith("a ") else "Can you do {phrase}?"),
-    ]), p=mention, phrase=phrase))
+        phrase = (f"the next {asked} days" if rng.random() < 0.5 else f"the next {number_word(asked)} days") if asked not in (21, 30) or rng.random() < 0.5 \
+            else {21: "the next three weeks", 30: "the next month"}[asked]
+        text = expand(rng, c.pick(["What's the weather in {p} for {x}?", "forecast {p} {x}", "I need the {p} forecast for {x}.",
+                                   "We're visiting {p}. Weather for {x}?", "{p} weather {x} please"]), p=m.text, x=phrase)
+        asked_words = f"{number_word(asked)} days" if "month" not in phrase else "a month"
+    c.user(mess(rng, text, lower))
     clause = expand(rng, rng.choice([
-        "[I can only forecast|my forecasts reach|the forecast service covers] up to [fourteen days|two weeks] ahead[, so {asked} is out of reach| and no further|].",
-        "[forecasts beyond|anything past] [fourteen days|two weeks] [aren't available|isn't something the forecast service provides|would be guesswork rather than a forecast].",
-    ]), asked="a month" if phrase == "the next month" else f"{number_word(asked)} days")
+        "[my forecasts reach|the forecast service covers|I can forecast|my tools look] [fourteen days|two weeks] [ahead|out|forward] [and no further|at most|and stop there], so I can't [cover|do|stretch to] {x}.",
+        "[forecasts beyond fourteen days aren't available|anything past two weeks would be guesswork rather than a forecast], so I can't do {x}.",
+    ]), x=asked_words)
     offer = expand(rng, rng.choice([
-        "[Would you like|Shall I get you|Do you want] the [fourteen-day|two-week] forecast [instead|for {city}]?",
-        "I can give you the [full two weeks|first fourteen days|next fourteen days] [for {city}|instead] if that helps.",
-        "[Want|Would you like] [a shorter forecast|the two weeks I can do] instead?",
+        "[Would you like|Shall I get you|Do you want] the [fourteen-day|two-week|full fortnight's] forecast for {city} instead?",
+        "[I can give you|I'm able to fetch|What I can do is] the [full two weeks|next fourteen days|fourteen days ahead] for {city}[ if that helps|, if you like|].",
+        "[Say the word|Just say so|Tell me] and I'll [fetch|pull up|get] [the two weeks|fourteen days] for {city} [instead|in its place|as the next best thing].",
     ]), city=city.name)
-    text = cap(clause) + " " + offer
-    c.say(compose(c, [text], None, city.name, opener=False) if c.persona.humorous and rng.random() < 0.5 else text)
-    tags.update(variant="offer_only", days_asked=asked)
+    c.say(voiced_error(c, clause, offer, city.name))
+    tags["variant"] = "offer_only"
+    if asked:  # a count of days; a "next summer" has none
+        tags["days_asked"] = asked
     if rng.random() < 0.6:
         days = rng.choice([14, 14, 7, 10, 5])
-        if days == 14:
-            accept = rng.choice(["Yes, the two weeks please.", "OK, give me the fourteen days.", "Fine, the 14-day forecast then.",
-                                 "Sure, two weeks will do."])
-        else:
-            n = str(days) if rng.random() < 0.5 else number_word(days)
-            accept = expand(rng, rng.choice(["Just the next {n} days then.", "OK, make it {n} days.",
-                                             "Then give me {n} days, please."]), n=n)
-        c.user(accept)
-        do_geocode(c, city, args)
-        fc = do_forecast(c, city, when, days)
-        answer_forecast(c, where_city(rng, city), fc, days, city.name, focus_tomorrow=False)
+        accept = c.pick(["Yes, the two weeks please.", "ok give me the fourteen days", "Fine, two weeks then.", "sure, 2 weeks"]) if days == 14 else \
+            c.pick(["Just the next {n} days then.", "OK, make it {n} days.", "then {n} days pls"]).replace("{n}", str(days) if rng.random() < 0.5 else number_word(days))
+        c.user(mess(rng, accept, lower))
+        ask = Ask(When("range", 0, days, "", f"over the next {number_word(days)} days"), "general")
+        c.call(*geocode_call(c, m))
+        payload = c.call(*weather_call(c, city, ask))
+        answer(c, ask, city.name, payload)
         tags.update(variant="offer_accepted", days=days)
+
+
+KNOWLEDGE = [
+    (["What does a barometer measure?", "what's a barometer for"],
+     ["A barometer measures air pressure. Falling pressure often means unsettled weather on the way; rising pressure usually means it's clearing."]),
+    (["What's the difference between weather and climate?", "weather vs climate, what's the difference"],
+     ["Weather is what the air is doing now and over the next days; climate is the long-run average of that weather for a place, over decades."]),
+    (["What does a 40% chance of rain mean?", "what does 40 percent chance of rain actually mean"],
+     ["It means that on days like this one, rain falls at any given spot on roughly four days in ten. It says nothing about how much rain, or for how long."]),
+    (["What is wind chill?", "how does wind chill work"],
+     ["Wind chill is how cold it feels on bare skin when wind carries heat away faster than still air would; the thermometer doesn't change, your skin does."]),
+    (["Why does it get foggy?", "what causes fog"],
+     ["Fog forms when air near the ground cools to its dew point and the water vapour condenses into tiny droplets: a cloud sitting at ground level."]),
+    (["What causes thunder?", "why is there thunder"],
+     ["Lightning heats the air around it so fast that the air expands with a bang; that shock wave is the thunder you hear."]),
+    (["What's the dew point?", "what does dew point mean"],
+     ["The dew point is the temperature to which air must cool for its moisture to condense. The closer it is to the air temperature, the muggier it feels."]),
+    (["Why is the sky blue?", "why's the sky blue"],
+     ["Air scatters short blue wavelengths of sunlight far more than red ones, so blue light reaches your eyes from every part of the sky."]),
+    (["What's the difference between a watch and a warning?", "storm watch vs warning?"],
+     ["A watch means conditions could produce the hazard, so stay alert; a warning means it is happening or about to, so act now."]),
+    (["What is humidity?", "what does relative humidity mean"],
+     ["Relative humidity is how much water vapour the air holds compared with the most it could hold at that temperature. High humidity makes heat feel heavier."]),
+    (["How do you read a weather map?", "what do the lines on a weather map mean"],
+     ["The lines are isobars, joining places of equal pressure; where they crowd together the wind is strong. H and L mark high and low pressure."]),
+    (["What's a heat index?", "what is the heat index"],
+     ["The heat index combines temperature and humidity into how hot it feels, because damp air slows the cooling of sweat."]),
+]
+KNOWLEDGE_TAILS = {
+    "twain": ["[That much I can tell you without a tool|No instruments needed for that one]; [the weather itself|a forecast] [I'd have to look up|needs a city and a look].",
+              "[I've found the science|I find the science of it] [a good deal more dependable than the weather|more reliable than the thing it studies]."],
+    "franklin": ["[Understanding the sky|Knowing the why of it] [is the first step to dressing for it|saves more than it costs].",
+                 "[Curiosity about the air|A question about the sky] [has served me well|never wasted a man's time]; [ask me for a city's weather|name a city] [whenever you like|and I'll look it up]."],
+    "onion": ["[Scientists|Experts] [confirmed|stood by] the explanation [at press time|when reached for comment], [adding nothing further|declining to elaborate]."],
+    "neutral": ["[If you'd like the weather for a particular place|For a forecast], [just name the city|tell me where]."],
+}
+CAPABILITY_Q = ["What can you do?", "how do you work", "Which tools do you have?", "What do you know about?", "Can you forecast a month ahead?",
+                "can you do hourly forecasts?", "what are you?"]
+OFF_TOPIC_Q = ["Can you recommend a good book?", "What's the capital of Australia?", "Write me a poem about cats.", "How do I bake bread?",
+               "who won the football last night", "Can you help with my taxes?", "What's a good name for a dog?", "Translate 'hello' into French."]
+GREETING_Q = ["Hi!", "hello", "Good morning!", "hey", "Hello, who are you?", "Good evening.", "yo", "Hi there, what's this?"]
+HERE_Q = ["Is it going to rain?", "What's the weather like?", "will I need a coat", "How hot will it get today?", "Is it snowing?",
+          "what's the weather near me", "is it raining where I am", "weather here?", "what's the forecast for my location"]
+
+
+def capability_text(c: Conversation) -> str:
+    rng = c.rng
+    return expand(rng, rng.choice([
+        "I [have|use|work with] three tools: one [finds|looks up] a place's coordinates, one [gives|reports] current conditions and one [gives|returns] [a day-by-day forecast|daily forecasts|a forecast by the day] [for up to|as far as|reaching] [two weeks|fourteen days] [ahead|out].",
+        "I look places up [by name|with a geocoder|from their names], then [fetch|get|pull] current conditions or [a daily forecast|day-by-day figures|a forecast by day] [up to two weeks ahead|for up to fourteen days|as far as a fortnight out]; [no hourly figures, no history|nothing hourly and nothing from the past|no hours and no records of past weather].",
+        "[Name|Give me|Tell me] a [city|town|place] and I'll [check|look up|fetch] its [current weather|weather right now] or [its forecast|a forecast] [up to|for as many as|for at most] [fourteen days|two weeks]; [I don't do hourly figures or past weather|hourly and historical figures are beyond my tools].",
+    ]))
 
 
 def scenario_no_tool(c: Conversation, tags: dict) -> None:
     rng, p = c.rng, c.persona
-    variant = rng.choice(["greeting", "thanks", "capabilities", "off_topic", "missing_place"])
+    variant = rng.choice(["greeting", "thanks", "capabilities", "off_topic", "missing_place", "missing_place", "knowledge", "knowledge", "knowledge"])
     tags["variant"] = variant
-    hello = expand(rng, rng.choice(p.greetings))
-    offer = expand(rng, rng.choice([
-        "[I can|I'm able to] [tell you|look up|check] the current weather or a forecast of up to [two weeks|fourteen days] for [any city|any place|most cities][ you name|].",
-        "[Ask me|Just ask] about the weather [anywhere|in any city][, now or for the next two weeks|, current or forecast|].",
-        "[Name a city|Give me a place] and I'll [fetch|get] [its|the] [current conditions|weather] or [forecast|a forecast up to two weeks out].",
-    ]))
+    lower = rng.random() < 0.3
     if variant == "greeting":
-        c.user(rng.choice(["Hi!", "Hello there.", "Good morning!", "Hey", "Hello, who are you?", "Good evening."]))
-        facts = [hello, offer, expand(rng, "[Where|Which city] [would you like to know about|shall I look up|are you curious about]?")]
+        c.user(mess(rng, c.pick(GREETING_Q), lower))
+        text = " ".join([expand(rng, rng.choice(p.greetings)), capability_text(c),
+                         expand(rng, "[Where|Which city] [would you like to know about|shall I look up|are you curious about]?")])
     elif variant == "thanks":
-        c.user(rng.choice(["Thanks!", "Thank you, that's all.", "Cheers, that's helpful.", "Great, thanks a lot.", "Thanks, bye!"]))
-        facts = [expand(rng, rng.choice([
-            "[You're welcome|My pleasure|Glad to help|Any time][!|.]",
-            "[Happy to help|Glad I could help|You're most welcome][!|.]",
-        ])), expand(rng, "[Come back|Ask again|Check in again] [whenever|any time|if] [the sky looks doubtful|you need a forecast|you're planning a trip][.|!]")]
+        c.user(mess(rng, c.pick(THANKS), lower))
+        text = farewell(c)
     elif variant == "capabilities":
-        c.user(rng.choice(["What can you do?", "How do you work?", "Which tools do you have?", "What do you know about?",
-                           "Can you forecast a month ahead?"]))
-        facts = [expand(rng, rng.choice([
-            "I [have|use] three tools: one finds a city's coordinates, one gives current conditions and one gives a daily forecast of up to [two weeks|fourteen days].",
-            "I look places up [by name|with a geocoder], then fetch [current conditions|the current weather] or a daily forecast [up to two weeks ahead|for up to fourteen days].",
-        ])), offer]
+        c.user(mess(rng, c.pick(CAPABILITY_Q), lower))
+        text = capability_text(c)
+        if p.humorous:
+            text += " " + expand(rng, rng.choice(p.asides))
     elif variant == "off_topic":
-        c.user(rng.choice(["Can you recommend a good book?", "What's the capital of Australia?", "Write me a poem about cats.",
-                           "How do I bake bread?", "Who won the football last night?", "Can you help with my taxes?",
-                           "What's a good name for a dog?", "Translate 'hello' into French."]))
-        facts = [expand(rng, rng.choice([
-            "[That's outside what I can help with|I'll have to leave that one to others|That's not my department]: I'm a weather assistant.",
-            "I only [know|handle] the weather, [I'm afraid|so I can't help with that one|so that one is beyond me].",
-            "[Sorry|Apologies], I [stick to|only do] weather: current conditions and forecasts.",
-        ])), offer]
+        c.user(mess(rng, c.pick(OFF_TOPIC_Q), lower))
+        text = expand(rng, rng.choice(p.asides)) + " " + expand(rng, "[Ask me about the weather anywhere|Name a city and I'll give you its weather].")
+    elif variant == "knowledge":
+        qs, answers = KNOWLEDGE[rng.randrange(len(KNOWLEDGE))]
+        c.user(mess(rng, c.pick(qs), lower))
+        text = rng.choice(answers)
+        if p.humorous or rng.random() < 0.3:
+            text += " " + expand(rng, rng.choice(KNOWLEDGE_TAILS[p.name]))
+        if p.name == "onion":
+            text = expand(rng, "[Sky|Weather|Atmosphere|Basic Meteorology] [Explained|Finally Explained|Demystified] [To Reader|In Plain Terms|Once Again], "
+                               "[Public|Reader|Nation] [Remains Unconvinced|Nods Politely|Asks Follow-Up Question|Pretends To Understand]") + "\n\n" + text
     else:
-        c.user(rng.choice(["Is it going to rain?", "What's the weather like?", "Will I need a coat?",
-                           "How hot will it get today?", "Is it snowing?"]))
-        facts = [expand(rng, rng.choice([
-            "[Which city|Which place|Where] [are you asking about|should I check|do you mean]?",
-            "[I need a place to look up|I'll need a location]: [which city are you in|where are you]?",
-            "[Tell me|Let me know] [the city|where you are] and I'll [check|look it up][ right away|].",
-        ]))]
-    c.say(compose(c, facts, None, "your town", opener=False))
+        pool = phrasing.snips_for(c.split, here=True)
+        if rng.random() < 0.5 and pool:
+            t = rng.choice(pool)
+            # always a time of our own: the question as SNIPS wrote it may be one of the held-out fifth
+            c.user(mess(rng, fill(t.text, "", rng.choice(["today", "tomorrow", "right now", "tonight", "this afternoon"])), lower))
+        else:
+            c.user(mess(rng, c.pick(HERE_Q), lower))
+        where = ask_where(c)
+        text = expand(rng, "[I can't see where you are|I don't know your location]:") + " " + where[0].lower() + where[1:] if p.name == "neutral" else where
+    c.say(text)
 
 
 SCENARIOS = {
+    "geocode_then_weather": scenario_geocode_then_weather,
     "current": scenario_current,
     "forecast": scenario_forecast,
-    "geocode_then_weather": scenario_geocode_then_weather,
+    "compare": scenario_compare,
+    "ambiguous_place": scenario_ambiguous_place,
     "multi_turn": scenario_multi_turn,
+    "unsupported": scenario_unsupported,
     "error_unknown_place": scenario_error_unknown_place,
     "error_tool": scenario_error_tool,
     "error_too_many_days": scenario_error_too_many_days,
@@ -849,39 +1502,54 @@ def quotas(n: int, shares: dict[str, float]) -> dict[str, int]:
     return counts
 
 
-def conversation(index: int, persona: str, scenario: str, seed: int) -> dict:
-    c = Conversation(random.Random(f"{seed}:{index}"), persona, world=f"{seed}:{index}")
+def conversation(index: int, persona: str, scenario: str, seed: int, split: str = "train", attempt: int = 0) -> dict:
+    key = f"{seed}:{index}" + (f":{attempt}" if attempt else "")
+    rng = random.Random(key)
+    c = Conversation(rng, persona, world=key, split=split, dated=rng.random() < DATED_SHARE)
     tags = {"persona": persona, "scenario": scenario}
     SCENARIOS[scenario](c, tags)
-    return {"messages": c.messages, "tags": tags, "metadata": {"id": f"wm-{seed}-{index:05d}", "generator": GENERATOR_VERSION}}
+    return {"messages": c.messages, "tags": tags, "metadata": {"id": f"wm-{seed}-{index:05d}", "generator": GENERATOR_VERSION, "split": split}}
+
+
+def plan(n: int, seed: int) -> list[tuple[str, str, str]]:
+    """(persona, scenario, split) for every conversation: exact persona and scenario quotas, and every
+    1/VALIDATION_FRACTION-th conversation of each persona (in scenario order) held out."""
+    rows = []
+    step = round(1 / VALIDATION_FRACTION)
+    for persona, n_persona in quotas(n, {p: v.share for p, v in PERSONAS.items()}).items():
+        ordered = [s for s, k in quotas(n_persona, SCENARIO_SHARES).items() for _ in range(k)]
+        rows += [(persona, s, "validation" if (k + 1) % step == 0 else "train") for k, s in enumerate(ordered)]
+    random.Random(f"{seed}:plan").shuffle(rows)
+    return rows
+
+
+def user_turns(conv: dict) -> list[str]:
+    return [m["content"] for m in conv["messages"] if m["role"] == "user"]
 
 
 def generate(n: int, seed: int = SEED) -> list[dict]:
     """n conversations with the full persona and scenario mix (exact quotas), deterministic.
 
-    Fast and tokenizer-free: other modules' tests call it for small realistic datasets.
-    """
-    plan = []
-    for persona, n_persona in quotas(n, {p: v.share for p, v in PERSONAS.items()}).items():
-        for scenario, k in quotas(n_persona, SCENARIO_SHARES).items():
-            plan += [(persona, scenario)] * k
-    random.Random(f"{seed}:plan").shuffle(plan)
-    return [conversation(i, persona, scenario, seed) for i, (persona, scenario) in enumerate(plan)]
+    Validation conversations come from their own cities and phrasing families; one that still repeats
+    a training user turn word for word (a short "thanks!") is drawn again. Fast and tokenizer-free:
+    other modules' tests call it for small realistic datasets."""
+    rows = plan(n, seed)
+    out = [conversation(i, p, s, seed, split) if split == "train" else None for i, (p, s, split) in enumerate(rows)]
+    seen = {u.strip().lower() for conv in out if conv is not None for u in user_turns(conv)}
+    for i, (p, s, split) in enumerate(rows):
+        if split == "validation":
+            for attempt in range(50):
+                conv = conversation(i, p, s, seed, split, attempt)
+                if not any(u.strip().lower() in seen for u in user_turns(conv)):
+                    break
+            out[i] = conv
+    return out
 
 
-def split(conversations: list[dict], fraction: float = VALIDATION_FRACTION) -> tuple[list[dict], list[dict]]:
-    """Persona-stratified split (scenarios spread evenly too): every 1/fraction-th line of each
-    persona, in scenario order, goes to validation. Keeps the generated order otherwise."""
-    step = round(1 / fraction)
-    val_ids = set()
-    by_persona: dict[str, list[int]] = {}
-    for i, conv in enumerate(conversations):
-        by_persona.setdefault(conv["tags"]["persona"], []).append(i)
-    for ids in by_persona.values():
-        ordered = sorted(ids, key=lambda i: (conversations[i]["tags"]["scenario"], i))
-        val_ids.update(ordered[step - 1 :: step])
-    train = [c for i, c in enumerate(conversations) if i not in val_ids]
-    val = [c for i, c in enumerate(conversations) if i in val_ids]
+def split(conversations: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(train, validation) as planned; the generated order is kept within each."""
+    train = [c for c in conversations if c["metadata"]["split"] == "train"]
+    val = [c for c in conversations if c["metadata"]["split"] == "validation"]
     return train, val
 
 
@@ -890,53 +1558,6 @@ def dumps_line(conv: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- measurements
-
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def _names_pattern() -> re.Pattern:
-    names = {c.name for c in gazetteer.CITIES} | {c.country for c in gazetteer.CITIES} | set(gazetteer.UNKNOWN_PLACES)
-    names |= {a + b for a in gazetteer._SYLLABLES_A for b in gazetteer._SYLLABLES_B}
-    return re.compile("|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)))
-
-
-_VALUE_WORDS = re.compile(
-    "|".join(sorted((re.escape(w) for w in list(weather.WMO.values())
-                     + ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
-                        "January", "February", "March", "April", "May", "June", "July", "August",
-                        "September", "October", "November", "December"]), key=len, reverse=True)),
-    flags=re.IGNORECASE)
-
-
-def answer_sentence_patterns(text: str, names: re.Pattern) -> set[str]:
-    """The answer's sentences with every value masked: places @, numbers #, weather words and dates ~."""
-    masked = _NUMBER.sub("#", _VALUE_WORDS.sub("~", names.sub("@", text)))
-    return {s for s in _SENTENCE_END.split(masked) if s}
-
-
-def answer_pattern_stats(conversations: list[dict]) -> dict:
-    """How repetitive the final answers are: the largest share of answers that contain one
-    sentence pattern (values masked). The issue allows at most 1%."""
-    names = _names_pattern()
-    sentence_counts: Counter = Counter()
-    whole: Counter = Counter()
-    n = 0
-    for conv in conversations:
-        for m in conv["messages"]:
-            if m["role"] == "assistant" and m.get("content"):
-                n += 1
-                patterns = answer_sentence_patterns(m["content"], names)
-                sentence_counts.update(patterns)
-                whole[" ".join(sorted(patterns))] += 1
-    top, top_count = sentence_counts.most_common(1)[0] if sentence_counts else ("", 0)
-    return {
-        "answers": n,
-        "max_sentence_pattern_share": round(top_count / max(n, 1), 5),
-        "max_sentence_pattern": top,
-        "distinct_sentence_patterns": len(sentence_counts),
-        "max_answer_pattern_share": round((whole.most_common(1)[0][1] if whole else 0) / max(n, 1), 5),
-    }
 
 
 def _profile_lengths() -> dict[str, int]:
@@ -952,8 +1573,9 @@ def _profile_lengths() -> dict[str, int]:
     return out
 
 
-def token_stats(conversations: list[dict]) -> dict:
-    """Tokens per conversation with the real tokenizer and the project's template."""
+def token_stats(conversations: list[dict], train: list[dict]) -> dict:
+    """Tokens per conversation with the real tokenizer and the project's template, and per training
+    epoch: processed (every token of every training line) and loss-carrying (assistant tokens)."""
     from tasks.train import template
 
     tok = template.load_tokenizer()
@@ -964,6 +1586,9 @@ def token_stats(conversations: list[dict]) -> dict:
         trained.append(sum(1 for x in enc["labels"] if x != -100))
     ordered = sorted(lengths)
     limits = _profile_lengths()
+    train_ids = {id(c) for c in train}
+    in_train = [i for i, conv in enumerate(conversations) if id(conv) in train_ids]
+    system = {p: len(tok(PERSONAS[p].system, add_special_tokens=False)["input_ids"]) for p in PERSONAS}
     return {
         "tokenizer": "mistral-v0.2 (tokenizer.model.v1, mistral-common)",
         "conversations": len(lengths),
@@ -974,9 +1599,28 @@ def token_stats(conversations: list[dict]) -> dict:
         "max": ordered[-1],
         "min": ordered[0],
         "trained_tokens_mean": round(statistics.fmean(trained), 1),
+        "per_epoch": {"processed": sum(lengths[i] for i in in_train), "loss_carrying": sum(trained[i] for i in in_train)},
+        "system_prompt_tokens": system,
         "over_max_seq_length": {p: {"max_seq_length": n, "conversations": sum(1 for x in lengths if x > n)}
                                 for p, n in limits.items()},
     }
+
+
+# The same figures for the data before issue 13 (generator 1.0.0, seed 1729, commit 3ba4046), measured
+# with tasks.data.quality and the tokenizer on its committed files: the comparison merge_metadata carries.
+BEFORE = {
+    "tokens": {"mean": 1072.8, "per_epoch": {"processed": 15440151, "loss_carrying": 2382707},
+               "system_prompt_tokens": {"twain": 126, "franklin": 124, "onion": 115, "neutral": 103},
+               "over_max_seq_length_2048": 95},
+    "user_turns": {"turns": 19486, "shapes": 1785, "shapes_covering_half": 123, "vocabulary": 192, "with_coordinates": 0.1416,
+                   "conversations_by_user_turns": {"1": 12514, "2": 3486}, "lower_case": 0.0, "accented": 0},
+    "answers_address_questions": {"yesno_questions": 1114, "yesno_with_verdict": 0.1607, "wind_questions": 86,
+                                  "wind_answer_names_wind": 0.4535, "rain_questions": 796, "rain_answer_names_rain": 0.6884,
+                                  "failure_count": 2360},
+    "top_5gram_per_persona": {"franklin": 0.086, "neutral": 0.0541, "onion": 0.0637, "twain": 0.0607},
+    "geocode_arguments_match_user": 0.9759,
+    "validation_overlap": {"exact_user_turns": 0.2943, "user_shapes": 0.9647},
+}
 
 
 def sha256(path: Path) -> str:
@@ -999,10 +1643,11 @@ def counts(conversations: list[dict]) -> dict:
 
 def write_dataset(out_dir: str | Path = OUT_DIR, n_total: int = N_TOTAL, seed: int = SEED,
                   with_tokens: bool = True) -> dict:
-    """Generate, split and write the two JSONL files, then merge_metadata.json last.
+    """Generate, split and write the two JSONL files; returns the metadata (written by run(), last).
 
-    Returns the metadata. `with_tokens=False` skips the tokenizer (token statistics absent).
-    """
+    `with_tokens=False` skips the tokenizer (token statistics absent)."""
+    from tasks.data import quality
+
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     conversations = generate(n_total, seed)
@@ -1033,12 +1678,13 @@ def write_dataset(out_dir: str | Path = OUT_DIR, n_total: int = N_TOTAL, seed: i
         "gazetteer_cities": len(gazetteer.CITIES),
         # what `make` compares to decide whether the data is stale (tasks/data/freshness.py)
         "inputs": freshness.digest(),
-        "answers": answer_pattern_stats(conversations),
+        "quality": quality.measure(conversations, train, val),
+        "before_issue_13": BEFORE,
         "seconds": {"generate_and_write": round(t_generate, 2)},
     }
     if with_tokens:
         t1 = time.perf_counter()
-        metadata["tokens"] = token_stats(conversations)
+        metadata["tokens"] = token_stats(conversations, train)
         metadata["seconds"]["token_statistics"] = round(time.perf_counter() - t1, 2)
     return metadata
 
@@ -1057,21 +1703,27 @@ def run(out_dir: Path, n_total: int, seed: int) -> None:
                 print(line)
             raise ui.Fail(f"{out_dir / name}: the generated data breaks the data contract ({len(problems)} problems above); "
                           "fix tasks/data/generate.py")
+    unanswered = metadata["quality"]["answers_address_questions"]["failures"]
+    if unanswered:
+        raise ui.Fail(f"{len(unanswered)} answers do not address their question (first: {unanswered[0]}); fix tasks/data/generate.py")
     metadata["seconds"]["validate"] = round(time.perf_counter() - t1, 2)
     metadata["seconds"]["total"] = round(time.perf_counter() - t0, 2)
     # Timings vary from run to run; kept out of the file so that it has the same bytes every run.
     seconds = metadata.pop("seconds")
     with ui.atomic_path(out_dir / METADATA_FILE) as tmp:
-        tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
         os.chmod(tmp, 0o644)
-    c, tok, ans = metadata["counts"], metadata["tokens"], metadata["answers"]
+    c, tok, q = metadata["counts"], metadata["tokens"], metadata["quality"]
     ui.info(TAG, "personas: " + ", ".join(f"{k} {v}" for k, v in c["persona"].items()) + f" (humour {metadata['humour_ratio']:.1%})")
     ui.info(TAG, "scenarios: " + ", ".join(f"{k} {v}" for k, v in c["scenario"].items()))
-    ui.info(TAG, f"split: train {metadata['files'][TRAIN_FILE]['lines']}, validation {metadata['files'][VALIDATION_FILE]['lines']}")
-    ui.info(TAG, f"tokens per conversation: mean {tok['mean']}, median {tok['median']}, p95 {tok['p95']}, max {tok['max']}; "
-            + ", ".join(f"{p}: {v['conversations']} over {v['max_seq_length']}" for p, v in tok["over_max_seq_length"].items()))
-    ui.info(TAG, f"answers: {ans['answers']}, largest sentence-pattern share {ans['max_sentence_pattern_share']:.2%} "
-            f"({ans['distinct_sentence_patterns']} patterns)")
+    ui.info(TAG, f"split: train {metadata['files'][TRAIN_FILE]['lines']}, validation {metadata['files'][VALIDATION_FILE]['lines']}; "
+            f"validation user turns seen in training {q['validation_overlap']['exact_user_turns']:.2%}, "
+            f"shapes {q['validation_overlap']['user_shapes']:.2%}")
+    ui.info(TAG, f"tokens per conversation: mean {tok['mean']}, median {tok['median']}, p95 {tok['p95']}, max {tok['max']}; per epoch "
+            f"{tok['per_epoch']['processed']} processed, {tok['per_epoch']['loss_carrying']} loss-carrying")
+    ui.info(TAG, f"user turns: {q['user_turns']['shapes']} shapes, vocabulary {q['user_turns']['vocabulary']}; yes/no with a verdict "
+            f"{q['answers_address_questions']['yesno_with_verdict']:.1%}; geocode arguments matching the user {q['geocode_arguments_match_user']:.2%}")
+    ui.info(TAG, "top 5-word phrase per persona: " + ", ".join(f"{p} {v['share']:.1%}" for p, v in q["top_5gram_per_persona"].items()))
     ui.info(TAG, "seconds: " + ", ".join(f"{k} {v}" for k, v in seconds.items()))
     ui.success(f"Data written: {out_dir / TRAIN_FILE}, {out_dir / VALIDATION_FILE}, {out_dir / METADATA_FILE}")
 

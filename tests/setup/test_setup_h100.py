@@ -315,9 +315,11 @@ def _data(project: Path) -> None:
     """The dataset files and their generator, as the data task leaves them (stand-ins for files not written yet)."""
     old = time.time() - 1000
     for rel in ("tasks/data/generate.py", "tasks/data/gazetteer.py", "tasks/data/personas.py", "tasks/data/weather.py", "configs/tools.json",
+                "tasks/data/phrasing.py", "tasks/data/quality.py", "tasks/data/snips.py", "data/real/snips_getweather.jsonl",
                 "tasks/train/template.py", "configs/chat_template.jinja"):
         path = project / rel
         if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("# stand-in: the data task is not in this tree yet\n")
         os.utime(path, (old, old))
     synth = project / "data" / "synthetic"
