@@ -55,8 +55,8 @@ def open_meteo_handler(server):
                 body = recorded("forecast_error_400.json") if server.status == 400 else {"error": True, "reason": "down"}
                 return self._send(server.status, body)
             if url.path == "/v1/search":
-                found = query.get("name", "").casefold() == "lisbon"
-                return self._send(200, recorded("geocoding_lisbon.json" if found else "geocoding_nothing.json"))
+                name = query.get("name", "").casefold()
+                return self._send(200, recorded(f"geocoding_{name}.json" if name in ("lisbon", "portland") else "geocoding_nothing.json"))
             if url.path == "/v1/forecast" and "current" in query:
                 return self._send(200, recorded("forecast_current_lisbon.json"))
             if url.path == "/v1/forecast" and "daily" in query:

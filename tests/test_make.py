@@ -266,8 +266,8 @@ def test_a_real_change_of_the_inputs_regenerates_the_data(data_project, tmp_path
         path.write_text(path.read_text() + "\nEXTRA = 1\n")
         reason = "tasks/data/generate.py changed"
     elif change == "new_module":
-        (data_project / "tasks" / "data" / "phrasing.py").write_text("WORDS = ['drizzle']\n")
-        reason = "tasks/data/phrasing.py is new"
+        (data_project / "tasks" / "data" / "seasons.py").write_text("WORDS = ['drizzle']\n")
+        reason = "tasks/data/seasons.py is new"
     elif change == "max_seq_length":
         cfg = data_project / "configs" / "training_config_m4.yaml"
         cfg.write_text(cfg.read_text().replace("max_seq_length: 2048", "max_seq_length: 3072"))

@@ -168,8 +168,15 @@ def country_matches(wanted: str, result: dict) -> bool:
     return wanted in (name, code) or COUNTRY_ALIASES.get(wanted, "").casefold() == code
 
 
+# Open-Meteo returns up to `count` places of a name, villages included, largest first. Training saw several
+# results only for a name that several sizeable cities share (Portland, Oregon and Maine; San Jose; Valencia;
+# Cordoba): keep the first place, then the others of at least this population, at most MAX_PLACES in all.
+SIZEABLE_PLACE = 50_000
+MAX_PLACES = 4
+
+
 def geocode_location(args: dict, get_json: GetJson) -> dict:
-    """{"results": [{name, latitude, longitude, elevation, country, country_code}]} or {"results": []}."""
+    """{"results": [{name, latitude, longitude, elevation, country, country_code[, admin1]}]} or {"results": []}."""
     city, country = args["city"].strip(), (args.get("country") or "").strip()
     if not country and "," in city:
         city, country = (part.strip() for part in city.rsplit(",", 1))  # "Lisbon, Portugal" in one argument
@@ -180,15 +187,24 @@ def geocode_location(args: dict, get_json: GetJson) -> dict:
     results = answer.get("results") or []  # Open-Meteo omits `results` when nothing matches
     if country:
         results = [r for r in results if isinstance(r, dict) and country_matches(country, r)]
+    hits, regions = [], []
     for r in results:
-        if isinstance(r, dict) and _is_number(r.get("latitude")) and _is_number(r.get("longitude")):
-            # Two decimals (about 1 km), as every coordinate the model saw in training was written.
-            hit = {"name": r.get("name", city), "latitude": round(float(r["latitude"]), 2), "longitude": round(float(r["longitude"]), 2)}
-            if _is_number(r.get("elevation")):
-                hit["elevation"] = float(r["elevation"])
-            hit.update({k: r[k] for k in ("country", "country_code") if r.get(k)})
-            return {"results": [hit]}
-    return {"results": []}
+        if not (isinstance(r, dict) and _is_number(r.get("latitude")) and _is_number(r.get("longitude"))):
+            continue
+        if hits and (len(hits) >= MAX_PLACES or not _is_number(r.get("population")) or r["population"] < SIZEABLE_PLACE):
+            continue
+        # Two decimals (about 1 km), as every coordinate the model saw in training was written.
+        hit = {"name": r.get("name", city), "latitude": round(float(r["latitude"]), 2), "longitude": round(float(r["longitude"]), 2)}
+        if _is_number(r.get("elevation")):
+            hit["elevation"] = float(r["elevation"])
+        hit.update({k: r[k] for k in ("country", "country_code") if r.get(k)})
+        hits.append(hit)
+        regions.append(r.get("admin1"))
+    if len(hits) > 1:  # as trained: the state or region comes with a place whose name others share
+        for hit, region in zip(hits, regions, strict=True):
+            if region:
+                hit["admin1"] = region
+    return {"results": hits}
 
 
 def get_current_weather(args: dict, get_json: GetJson) -> dict:

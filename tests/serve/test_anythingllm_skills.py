@@ -90,6 +90,8 @@ CALLS = [
     ("geocode_location", {"city": "Lisbon", "country": "USA"}),
     ("geocode_location", {"city": "Lisbon, Portugal"}),
     ("geocode_location", {"city": "Lisbon", "country": "France"}),
+    ("geocode_location", {"city": "Portland"}),  # a shared name: the sizeable places with their regions
+    ("geocode_location", {"city": "Portland", "country": "AU"}),
     ("get_current_weather", {"latitude": 38.72, "longitude": -9.13}),
     ("get_current_weather", {"latitude": 38, "longitude": -9.13}),
     ("get_forecast", {"latitude": 38.72, "longitude": -9.13, "days": 2}),
@@ -132,8 +134,11 @@ def test_handlers_answer_exactly_like_the_python_tools(open_meteo):
     assert json.loads(got[0]["out"]) == {"results": [{"name": "Lisbon", "latitude": 38.72, "longitude": -9.13, "elevation": 45.0,
                                                       "country": "Portugal", "country_code": "PT"}]}
     assert '"elevation":45.0' in got[0]["out"] and got[0]["introspected"] == 1
-    assert json.loads(got[11]["out"]) == {"error": True, "reason": "days=20: the forecast covers 1 to 14 days"}
-    assert got[11]["introspected"] == 0  # refused before any request
+    too_many = CALLS.index(("get_forecast", {"latitude": 38.72, "longitude": -9.13, "days": 20}))
+    assert json.loads(got[too_many]["out"]) == {"error": True, "reason": "days=20: the forecast covers 1 to 14 days"}
+    assert got[too_many]["introspected"] == 0  # refused before any request
+    portland = json.loads(got[CALLS.index(("geocode_location", {"city": "Portland"}))]["out"])
+    assert [r["admin1"] for r in portland["results"]] == ["Oregon", "Maine"]
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed (AnythingLLM runs the skills on Node 18+)")

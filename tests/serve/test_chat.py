@@ -29,7 +29,7 @@ QUESTION = "Will it rain in Lisbon tomorrow?"
 def test_geocode_maps_to_the_trained_shape(open_meteo):
     got = tools.call("geocode_location", {"city": "Lisbon"})
     assert got == {"results": [LISBON]}
-    trained = weather.geocode_result(gazetteer.geocode("Lisbon"))
+    trained = weather.geocode_result(gazetteer.geocode_all("Lisbon"))
     assert list(got["results"][0]) == list(trained["results"][0])  # same fields in the same order
     assert open_meteo.requests == [("/v1/search", {"name": "Lisbon", "count": "10", "language": "en", "format": "json"})]
 
@@ -47,7 +47,7 @@ def test_geocode_country_filters_by_name_or_code(open_meteo):
 
 def test_unknown_place_is_an_empty_result_as_trained(open_meteo):
     got = tools.call("geocode_location", {"city": "Xqzzyville"})
-    assert got == {"results": []} == weather.geocode_result(None)
+    assert got == {"results": []} == weather.geocode_result([])
 
 
 def test_current_weather_maps_to_the_trained_shape(open_meteo):
@@ -375,3 +375,25 @@ def test_numbers_are_written_as_the_generator_wrote_them(open_meteo):
 def test_ollama_empty_reply_is_explained(open_meteo, ollama, capsys):
     assert chat.main(["--engine", "ollama", "--model", "silent", "--ask", QUESTION]) == 0
     assert "Ollama returned neither text nor a tool call" in capsys.readouterr().out
+
+
+def test_a_shared_name_returns_the_sizeable_places_with_their_regions_as_trained():
+    # Open-Meteo's answer for "Portland" in its documented format (populations as GeoNames lists them):
+    # training gave several results only for a name that sizeable cities share, each with its admin1.
+    answer = {"results": [
+        {"name": "Portland", "latitude": 45.52345, "longitude": -122.67621, "elevation": 15.0, "country_code": "US",
+         "country": "United States", "admin1": "Oregon", "population": 652503},
+        {"name": "Portland", "latitude": 43.66147, "longitude": -70.25533, "elevation": 9.0, "country_code": "US",
+         "country": "United States", "admin1": "Maine", "population": 68408},
+        {"name": "Portland", "latitude": 27.87725, "longitude": -97.32388, "elevation": 7.0, "country_code": "US",
+         "country": "United States", "admin1": "Texas", "population": 15099},
+        {"name": "Portland", "latitude": -38.34174, "longitude": 141.60301, "country_code": "AU", "country": "Australia",
+         "admin1": "Victoria"},
+    ]}
+    got = tools.geocode_location({"city": "Portland"}, lambda url: answer)
+    assert [(r["admin1"], r["latitude"]) for r in got["results"]] == [("Oregon", 45.52), ("Maine", 43.66)]
+    trained = weather.geocode_result(gazetteer.geocode_all("Portland"))
+    assert len(trained["results"]) > 1 and list(got["results"][0]) == list(trained["results"][0])  # fields and order
+    only = tools.geocode_location({"city": "Portland", "country": "Australia"}, lambda url: answer)
+    assert only == {"results": [{"name": "Portland", "latitude": -38.34, "longitude": 141.6, "country": "Australia",
+                                 "country_code": "AU"}]}  # one place: no region, as trained

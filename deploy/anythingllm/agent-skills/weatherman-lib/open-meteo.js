@@ -171,18 +171,26 @@ async function geocode_location(args) {
   const answer = await getJson(`${endpoints()[0]}?${query}`);
   let results = Array.isArray(answer.results) ? answer.results : []; // Open-Meteo omits `results` when nothing matches
   if (country) results = results.filter((r) => r && typeof r === "object" && countryMatches(country, r));
+  // As tasks/serve/tools.py: the first place, then others of at least SIZEABLE_PLACE people, MAX_PLACES in all.
+  const hits = [];
+  const regions = [];
   for (const r of results) {
-    if (r && isNumber(r.latitude) && isNumber(r.longitude)) {
-      // Two decimals (about 1 km), as every coordinate the model saw in training was written.
-      const hit = { name: r.name || city, latitude: new PyFloat(round2(r.latitude)), longitude: new PyFloat(round2(r.longitude)) };
-      if (isNumber(r.elevation)) hit.elevation = new PyFloat(r.elevation);
-      if (r.country) hit.country = r.country;
-      if (r.country_code) hit.country_code = r.country_code;
-      return { results: [hit] };
-    }
+    if (!(r && isNumber(r.latitude) && isNumber(r.longitude))) continue;
+    if (hits.length && (hits.length >= MAX_PLACES || !isNumber(r.population) || r.population < SIZEABLE_PLACE)) continue;
+    // Two decimals (about 1 km), as every coordinate the model saw in training was written.
+    const hit = { name: r.name || city, latitude: new PyFloat(round2(r.latitude)), longitude: new PyFloat(round2(r.longitude)) };
+    if (isNumber(r.elevation)) hit.elevation = new PyFloat(r.elevation);
+    if (r.country) hit.country = r.country;
+    if (r.country_code) hit.country_code = r.country_code;
+    hits.push(hit);
+    regions.push(r.admin1);
   }
-  return { results: [] };
+  if (hits.length > 1) hits.forEach((hit, i) => { if (regions[i]) hit.admin1 = regions[i]; }); // a shared name: its region
+  return { results: hits };
 }
+
+const SIZEABLE_PLACE = 50000;
+const MAX_PLACES = 4;
 
 function round2(x) {
   // Python's round(x, 2) on the shortest decimal string: the same digits for coordinates.
