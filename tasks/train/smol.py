@@ -91,6 +91,39 @@ def build(folder: Path = FOLDER) -> Path:
     return folder
 
 
+def f32_gguf(out: Path) -> Path:
+    """The SmolLM2 GGUF with every tensor de-quantized to float32: the weights PEFT trains on, for llama.cpp.
+
+    llama.cpp multiplies Q4_1 weights with activations it first quantizes to 8 bits, so the shipped
+    file cannot reproduce an fp32 forward pass closely; this copy holds exactly the values transformers
+    de-quantized (gguf's own `dequantize`, tensors still in llama.cpp's q/k row order), every metadata
+    key of the original, and file type F32. Written atomically; about 540 MB.
+    """
+    import gguf
+    import numpy as np
+
+    src = gguf_path()
+    reader = gguf.GGUFReader(str(src))
+    with ui.atomic_path(out) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), arch=reader.fields["general.architecture"].contents())
+        for field in reader.fields.values():
+            if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
+                continue
+            vtype = gguf.GGUFValueType(field.types[0])
+            sub = gguf.GGUFValueType(field.types[-1]) if vtype == gguf.GGUFValueType.ARRAY else None
+            writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+        for t in reader.tensors:
+            shape = [int(d) for d in reversed(t.shape)]  # GGUF lists dimensions fastest-first
+            values = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32).reshape(shape)
+            writer.add_tensor(t.name, values)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+    return out
+
+
 def run() -> None:
     from tasks.train import template
 
