@@ -108,7 +108,7 @@ def persona_answers(base: str, adapter: Path, validation: Path) -> list[dict]:
     return answers
 
 
-def run(config: str, overrides: list[str]) -> int:
+def run(config: str, overrides: list[str], eval_examples: int | None = None, real_questions: int | None = None) -> int:
     from tasks.train import train
 
     started = time.monotonic()
@@ -135,7 +135,8 @@ def run(config: str, overrides: list[str]) -> int:
         print(f"  [{a['persona']}] Q: {a['question']}\n    base:    {a['base'] or '(empty)'}\n    adapter: {a['adapter'] or '(empty)'}\n")
     from tasks.serve import evaluate
 
-    e = EVAL[kind]
+    e = {**EVAL[kind], **({"examples": eval_examples} if eval_examples else {}),
+         **({"real_questions": real_questions} if real_questions is not None else {})}
     ui.info(TAG, f"Evaluating base vs adapter on {e['examples']} validation conversations"
             + (" (first turns)" if e["first_turns"] else "") + (f" and {e['real_questions']} held-out real questions" if e["real_questions"] else "")
             + " (make eval runs more)")
@@ -158,8 +159,12 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="configs/training_config_smol.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (repeatable)")
+    parser.add_argument("--eval-examples", type=int, default=None, help="validation conversations to evaluate (default: 12 for SmolLM2, 4 tiny)")
+    parser.add_argument("--real-questions", type=int, default=None, help="held-out real questions to score (default: 24 for SmolLM2, 0 tiny)")
     args = parser.parse_args(argv)
-    return ui.main_guard(run, args.config, args.overrides)
+    if (args.eval_examples is not None and args.eval_examples < 1) or (args.real_questions is not None and args.real_questions < 0):
+        parser.error("--eval-examples must be 1 or more, --real-questions 0 or more")
+    return ui.main_guard(run, args.config, args.overrides, args.eval_examples, args.real_questions)
 
 
 if __name__ == "__main__":
