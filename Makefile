@@ -70,7 +70,7 @@ data: $(DATA_METADATA) ## generate the 16,000-conversation dataset, validate it,
 
 # merge_metadata.json is written last, after both data files: it stands for all three.
 # The metadata counts conversations over each profile's max_seq_length: the configs are inputs too.
-$(DATA_METADATA): $(DATA_SOURCES) tasks/train/template.py configs/chat_template.jinja $(wildcard configs/training_config_*.yaml)
+$(DATA_METADATA): $(DATA_SOURCES) tasks/train/template.py configs/chat_template.jinja $(wildcard configs/training_config_h100.yaml configs/training_config_m4.yaml configs/training_config_cpu.yaml)
 	$(PY) -m tasks.data.generate
 
 .PHONY: validate-data

