@@ -44,7 +44,7 @@ def llama(smol_demo, tmp_path_factory):
                         "--out", str(tmp / "export"), "--set", f"data.validation={VALIDATION}"],
                        capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "SmolLM2" in r.stderr  # the export says which base the GGUF LoRA belongs to
+    assert "belongs to SmolLM2-135M-Instruct" in r.stdout  # the export says which base the GGUF LoRA belongs to
     base = smol.build()
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base)), str(adapter)).eval()
     tok = template.load_tokenizer(str(base))
