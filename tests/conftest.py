@@ -21,3 +21,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def smol_demo(tmp_path_factory):
+    """(adapter folder, finished process) of one short SmolLM2 demo run (tests/helpers_smol.py)."""
+    from tests.helpers_smol import require_smollm2, run_demo
+
+    require_smollm2()
+    out = tmp_path_factory.mktemp("smol") / "adapter"
+    return out, run_demo(out)

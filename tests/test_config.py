@@ -17,7 +17,8 @@ SHIPPED = sorted((ROOT / "configs").glob("training_config_*.yaml"))
 
 
 def test_three_profiles_are_shipped():
-    assert {p.name for p in SHIPPED} == {f"training_config_{p}.yaml" for p in ("h100", "m4", "cpu")}
+    # ... and SmolLM2 on the cpu profile (make demo).
+    assert {p.name for p in SHIPPED} == {f"training_config_{p}.yaml" for p in ("h100", "m4", "cpu", "smol")}
 
 
 def test_schema_is_itself_valid():

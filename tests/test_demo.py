@@ -1,19 +1,29 @@
-"""make demo's code path, shortened: train, reload with PeftModel, answer, evaluate, say where things are."""
+"""make demo's code path, shortened: train, reload with PeftModel, answer per persona, evaluate, say where
+things are; on the tiny random model (the pipeline) and on SmolLM2 (that it learns the tools)."""
 
 import json
 import re
 import subprocess
 
+from tests.helpers_smol import EVAL_EXAMPLES, REAL_QUESTIONS, STEPS
 from tests.helpers_train import PY, ROOT, env, write_data
 
 
-def test_demo_trains_reloads_answers_and_evaluates(tmp_path):
+def _last_json(stdout: str) -> dict:
+    return json.loads(next(line for line in reversed(stdout.splitlines()) if line.startswith("{")))
+
+
+def _persona_answers(stdout: str) -> list[str]:
+    return re.findall(r"^  \[(\w+)\] Q: .+\n    base: .*\n    adapter: ", stdout, flags=re.MULTILINE)
+
+
+def test_demo_tiny_trains_reloads_answers_and_evaluates(tmp_path):
     train, val = write_data(tmp_path / "data", n_train=64, n_val=6)
     out = tmp_path / "adapter"
     sets = {"data.train": train, "data.validation": val, "output_dir": out, "data.max_seq_length": 512,
             "data.max_train_examples": 64, "training.max_steps": 40, "training.save_steps": 20,
             "training.eval_steps": "null", "training.warmup_steps": 4}
-    cmd = [PY, "-m", "tasks.demo"]
+    cmd = [PY, "-m", "tasks.demo", "--config", "configs/training_config_cpu.yaml"]
     for k, v in sets.items():
         cmd += ["--set", f"{k}={v}"]
     proc = subprocess.run(cmd, cwd=ROOT, env={**env(), "OMP_NUM_THREADS": "2"}, capture_output=True, text=True, timeout=600)
@@ -22,10 +32,34 @@ def test_demo_trains_reloads_answers_and_evaluates(tmp_path):
     first, last = map(float, re.search(r"\[DEMO\] Loss ([\d.]+) at step \d+ -> ([\d.]+) at step 40 \(falling\)", text).groups())
     assert last < first
     assert f"PeftModel.from_pretrained({out})" in text
-    assert len(re.findall(r"^  Q: .+\n  A: ", proc.stdout, flags=re.MULTILINE)) == 3
-    result = json.loads(next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")))
+    # The helper data has two personas: one answer each, base and adapter.
+    assert sorted(_persona_answers(proc.stdout)) == ["neutral", "twain"]
+    result = _last_json(proc.stdout)
     for key in ("tool_call_rate", "no_call_rate", "json_valid_rate", "function_name_acc", "arguments_acc"):
         assert key in result and key in result["base"]
-    assert result["turns"] > 0
+    assert result["turns"] > 0 and "real_questions" not in result
     assert (out / "FINAL").is_file() and (out / "adapter_model.safetensors").is_file()
     assert f"adapter      {out}" in proc.stdout
+
+
+def test_smol_demo_learns_to_call_the_tools(smol_demo):
+    """The property that matters: after a short run on the real pretrained model, its tool calls on held-out
+    validation conversations parse and name the right function far more often than the base model's
+    (the base SmolLM2 never writes `[TOOL_CALLS]`)."""
+    out, proc = smol_demo
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-3000:]
+    assert re.search(rf"\[DEMO\] Loss [\d.]+ at step \d+ -> [\d.]+ at step {STEPS} \(falling\)", text), text[-3000:]
+    assert sorted(_persona_answers(proc.stdout)) == ["franklin", "neutral", "onion", "twain"]
+    r = _last_json(proc.stdout)
+    base = r["base"]
+    assert r["turns"] == EVAL_EXAMPLES and not r["partial"]  # first turns of held-out validation conversations
+    assert base["calls_emitted"] == 0 and base["function_name_acc"] == 0.0
+    assert r["calls_emitted"] >= 0.5 * r["call_turns"]
+    assert r["json_valid_rate"] >= 0.8
+    assert r["function_name_acc"] >= 0.5 and r["tool_call_rate"] >= 0.6
+    # Real people's held-out questions: scored and reported for both, on the same questions.
+    assert r["real_questions"] == REAL_QUESTIONS
+    assert r["real_place_acc"] > base["real_place_acc"]
+    assert "real_place_acc" in proc.stdout and "held-out SNIPS questions" in proc.stdout
+    assert (out / "FINAL").is_file()

@@ -34,7 +34,9 @@ DATA_FILES = (Path("data") / "synthetic" / "final_train.jsonl", Path("data") / "
 # Modules of tasks/data/ that read the dataset but do not shape it.
 NOT_INPUTS = {"__init__.py", "links.py", "validate.py", "freshness.py"}
 FIXED_INPUTS = ("configs/tools.json", "configs/chat_template.jinja", "tasks/train/template.py")
-CONFIG_GLOB = "configs/training_config_*.yaml"
+# The profiles whose sequence lengths merge_metadata.json reports (generate.py reads this tuple): other
+# configs, such as the SmolLM2 demo's, do not shape the data.
+PROFILES = ("cpu", "m4", "h100")
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
 _MAX_SEQ = re.compile(r"^\s+max_seq_length\s*:\s*([^#\s]+)")
 
@@ -72,8 +74,9 @@ def _sha256(path: Path) -> str:
 def digest(root: Path = ROOT) -> dict:
     """{"sha256": one digest of everything, "files": {path: sha256}, "max_seq_length": {config: value}}."""
     files = {name: _sha256(root / name) for name in input_files(root)}
+    configs = [root / "configs" / f"training_config_{profile}.yaml" for profile in PROFILES]
     lengths = {p.relative_to(root).as_posix(): max_seq_length(p.read_text(encoding="utf-8"))
-               for p in sorted(root.glob(CONFIG_GLOB))}
+               for p in sorted(configs) if p.is_file()}
     whole = hashlib.sha256(json.dumps({"files": files, "max_seq_length": lengths}, sort_keys=True).encode()).hexdigest()
     return {"sha256": whole, "files": files, "max_seq_length": lengths}
 

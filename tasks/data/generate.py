@@ -66,7 +66,7 @@ SEED = 1729
 N_TOTAL = 16000
 VALIDATION_FRACTION = 0.10
 GENERATOR_VERSION = "2.0.0"
-PROFILES = ("cpu", "m4", "h100")
+PROFILES = freshness.PROFILES  # the profiles whose lengths the metadata reports
 
 # Shares of the whole dataset; the same mix inside every persona.
 SCENARIO_SHARES = {

@@ -3,6 +3,7 @@
 Verbs: `make eval ADAPTER=path`, `make export ADAPTER=path`, `make chat`, `make ask Q=...`.
 
 - `evaluate`: base against adapter on validation conversations, bounded in tokens and time
+- `real_questions`: first moves on held-out real (SNIPS) questions: geocode the place named, or ask/decline
 - `export`: GGUF LoRA, Modelfile and PEFT files for Ollama; `gguf_lora`: the GGUF LoRA writer and reader
 - `chat`: the tool loop in a terminal or for one question (local transformers + PEFT, or Ollama);
   `tools`: the three tools against the real Open-Meteo APIs, answered in the trained shapes

@@ -14,7 +14,13 @@ the base model and the base + adapter, on the same turns:
 - json_valid_rate: emitted calls whose list parses as JSON objects with a name and an arguments object;
 - function_name_acc: turns expecting a call with exactly the expected function names, in order;
 - arguments_acc: ... and equal arguments (numbers within --tolerance, `days` equal, strings case-blind);
-- final_answer_loss by persona: mean cross-entropy on the last answer's tokens (teacher forcing).
+- final_answer_loss by persona: mean cross-entropy on the last answer's tokens (teacher forcing);
+- real_*: first moves on real people's held-out questions (tasks.serve.real_questions, --real-questions N):
+  a geocode call naming the place the person named, or no call where no place or no answerable time
+  was given. The same generation limits apply; their own time budget is --time-budget-s again.
+
+--first-turns scores only each conversation's first assistant turn (what a short run such as the
+SmolLM2 demo trains on: configs/training_config_smol.yaml cuts conversations after it).
 
 Never hangs: each generation has a token limit and a wall-time limit, and once --time-budget-s
 is spent the remaining turns are skipped and the report says so (`partial`). The last line printed
@@ -25,6 +31,7 @@ is one JSON object with the adapter's numbers (and the base's under "base").
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
 import time
@@ -219,8 +226,10 @@ def read_validation(path: Path, limit: int | None) -> list[dict]:
 
 
 def evaluate(cfg: dict, adapter: str | Path, *, max_examples: int | None = None, max_new_tokens: int = 128,
-             time_budget_s: float = 900.0, tolerance: float = DEFAULT_TOLERANCE, progress: bool = True) -> dict:
-    """Base vs base + adapter on the same validation turns; see the module docstring for the metrics."""
+             time_budget_s: float = 900.0, tolerance: float = DEFAULT_TOLERANCE, progress: bool = True,
+             first_turns: bool = False, real_questions: int = 0, today: dt.date | None = None) -> dict:
+    """Base vs base + adapter on the same validation turns (and `real_questions` held-out real questions);
+    see the module docstring for the metrics."""
     from tasks.train import template, train
 
     train.quiet_libraries()
@@ -239,7 +248,10 @@ def evaluate(cfg: dict, adapter: str | Path, *, max_examples: int | None = None,
     cases = {"base": [], "adapter": []}
     losses = {"base": {}, "adapter": {}}
     samples = []
-    total_turns = sum(len(cases_of(ex)) for ex in examples)
+    def turns_of(ex: dict) -> list[tuple[int, list[dict]]]:
+        return cases_of(ex)[:1] if first_turns else cases_of(ex)
+
+    total_turns = sum(len(turns_of(ex)) for ex in examples)
     done_turns, partial = 0, False
     for ex in examples:
         persona = (ex.get("tags") or {}).get("persona", "unknown")
@@ -252,7 +264,7 @@ def evaluate(cfg: dict, adapter: str | Path, *, max_examples: int | None = None,
             if got:
                 s, n = losses[which].get(persona, (0.0, 0))
                 losses[which][persona] = (s + got[0], n + got[1])
-        for index, expected in cases_of(ex):
+        for index, expected in turns_of(ex):
             remaining = time_budget_s - (time.monotonic() - started)
             if remaining <= 0:
                 partial = True
@@ -276,7 +288,16 @@ def evaluate(cfg: dict, adapter: str | Path, *, max_examples: int | None = None,
         m["final_answer_loss"] = {p: round(s / n, 4) for p, (s, n) in sorted(losses[which].items())}
         result[which] = m
     result.update({"turns": done_turns, "turns_total": total_turns, "conversations": len(examples), "partial": partial,
-                   "seconds": round(time.monotonic() - loading, 1), "device": choice.device, "samples": samples})
+                   "device": choice.device, "samples": samples, "first_turns": first_turns})
+    if real_questions:
+        from tasks.serve import real_questions as rq
+
+        real = rq.evaluate_real(model, tok, choice.device, _adapter, limit=real_questions, max_new_tokens=max_new_tokens,
+                                time_budget_s=time_budget_s, today=today)
+        for which in ("base", "adapter"):
+            result[which].update(real[which])
+        result["real"] = {k: real[k] for k in ("questions", "questions_asked", "partial", "reference_date", "samples")}
+    result["seconds"] = round(time.monotonic() - loading, 1)
     return result
 
 
@@ -306,7 +327,21 @@ def report(result: dict) -> None:
     for key in METRICS:
         print(f"  {key:<20} {_fmt(base[key]):>8} {_fmt(ad[key]):>8}")
     print(f"  turns: {ad['call_turns']} expecting a call, {ad['answer_turns']} expecting an answer; calls emitted base "
-          f"{base['calls_emitted']}, adapter {ad['calls_emitted']}")
+          f"{base['calls_emitted']}, adapter {ad['calls_emitted']}" + (" (first turns only)" if result.get("first_turns") else ""))
+    real = result.get("real")
+    if real:
+        from tasks.serve import real_questions as rq
+
+        print(f"  {'real questions':<20} {'base':>8} {'adapter':>8}")
+        for key in rq.METRICS:
+            print(f"  {key:<20} {_fmt(base[key]):>8} {_fmt(ad[key]):>8}")
+        print(f"  real: {real['questions']} held-out SNIPS questions ({ad['real_call_questions']} name a place, "
+              f"{ad['real_abstain_questions']} give no place or no answerable time; dates read against {real['reference_date']})")
+        for s in real["samples"]:
+            want = f"geocode {s['expected']['place']!r}" if s["expected"]["kind"] == "call" else f"no call ({s['expected']['why']})"
+            print(f"  Q: {s['question'][:100]}\n    expected {want}\n    base:    {s['base'][:120]!r}\n    adapter: {s['adapter'][:120]!r}")
+        if real["partial"]:
+            ui.warning(f"[{TAG}] Time budget spent: {real['questions']} of {real['questions_asked']} real questions scored")
     personas = sorted(set(base["final_answer_loss"]) | set(ad["final_answer_loss"]))
     if personas:
         print(f"  {'final-answer loss':<20} {'base':>8} {'adapter':>8}")
@@ -322,15 +357,25 @@ def report(result: dict) -> None:
 def last_line(result: dict) -> dict:
     """The adapter's numbers at the top level, the base's under 'base'."""
     ad = {k: v for k, v in result["adapter"].items()}
-    return {**ad, "base": result["base"], "turns": result["turns"], "turns_total": result["turns_total"], "partial": result["partial"]}
+    line = {**ad, "base": result["base"], "turns": result["turns"], "turns_total": result["turns_total"], "partial": result["partial"]}
+    if result.get("real"):
+        line.update({"real_questions": result["real"]["questions"], "real_partial": result["real"]["partial"],
+                     "real_reference_date": result["real"]["reference_date"]})
+    return line
 
 
 def run(config: str, adapter: str | None, overrides: list[str], max_examples: int | None, max_new_tokens: int,
-        time_budget_s: float, tolerance: float) -> None:
+        time_budget_s: float, tolerance: float, first_turns: bool = False, real_questions: int = 0, today: str | None = None) -> None:
     cfg = load_config(config, overrides)
     path = adapter or cfg["output_dir"]
-    ui.info(TAG, f"Adapter {project_path(path)} on {cfg['data']['validation']} (budget {time_budget_s:g} s, {max_new_tokens} new tokens per turn)")
-    result = evaluate(cfg, path, max_examples=max_examples, max_new_tokens=max_new_tokens, time_budget_s=time_budget_s, tolerance=tolerance)
+    try:
+        ref = dt.date.fromisoformat(today) if today else None
+    except ValueError as exc:
+        raise ui.Fail(f"--today {today!r}: not a date (expected YYYY-MM-DD)") from exc
+    ui.info(TAG, f"Adapter {project_path(path)} on {cfg['data']['validation']} (budget {time_budget_s:g} s, {max_new_tokens} new tokens per turn)"
+            + (f" and {real_questions} held-out real questions" if real_questions else ""))
+    result = evaluate(cfg, path, max_examples=max_examples, max_new_tokens=max_new_tokens, time_budget_s=time_budget_s, tolerance=tolerance,
+                      first_turns=first_turns, real_questions=real_questions, today=ref)
     report(result)
     print(json.dumps(last_line(result)), flush=True)
 
@@ -343,13 +388,17 @@ def main(argv=None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=128, help="tokens generated per turn at most")
     parser.add_argument("--time-budget-s", type=float, default=900.0, help="wall time for the evaluation after loading; the rest is skipped")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="absolute tolerance for numeric arguments (days must be equal)")
+    parser.add_argument("--first-turns", action="store_true", help="score only each conversation's first assistant turn")
+    parser.add_argument("--real-questions", type=int, default=40,
+                        help="held-out real (SNIPS) questions to score first moves on; 0 skips them (default 40)")
+    parser.add_argument("--today", default=None, help="reference date YYYY-MM-DD for reading the real questions' times (default: today)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. data.validation=path (repeatable)")
     args = parser.parse_args(argv)
-    if args.max_new_tokens < 1 or args.time_budget_s <= 0:
-        parser.error("--max-new-tokens and --time-budget-s must be positive")
+    if args.max_new_tokens < 1 or args.time_budget_s <= 0 or args.real_questions < 0:
+        parser.error("--max-new-tokens and --time-budget-s must be positive, --real-questions 0 or more")
     return ui.main_guard(run, args.config, args.adapter, args.overrides, args.max_examples, args.max_new_tokens,
-                         args.time_budget_s, args.tolerance)
+                         args.time_budget_s, args.tolerance, args.first_turns, args.real_questions, args.today)
 
 
 if __name__ == "__main__":

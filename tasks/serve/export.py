@@ -261,6 +261,11 @@ def run(config: str, adapter: str | None, out: str | None, ollama_base: str, sys
     if cfg["model"]["base"] == "tiny":
         ui.warning(f"[{TAG}] This adapter belongs to the tiny CPU model: the files prove the export works, "
                    "but no Ollama model can load it (export an adapter trained on Mistral 7B Instruct v0.2)")
+    elif cfg["model"]["base"] == "smollm2":
+        from tasks.train import smol
+
+        ui.warning(f"[{TAG}] This adapter belongs to SmolLM2-135M-Instruct, not Mistral: the Modelfile's FROM does not fit it; "
+                   f"run the GGUF LoRA in llama.cpp over {smol.gguf_path()} (llama-cli -m <that file> --lora {GGUF_NAME})")
     result = export(cfg, path, target, ollama_base, system)
     for name, size in result["files"].items():
         print(f"  {name:<28} {size:>14,} bytes")

