@@ -62,7 +62,8 @@ def assistant_message(text: str, rng: random.Random | None = None) -> dict:
 
     parsed = parse_output(text)
     if parsed["called"] and parsed["valid"]:
-        return {"role": "assistant", "content": None, "tool_calls": [
+        # Text the model wrote before its call stays with it, as the template renders such a message.
+        return {"role": "assistant", "content": parsed["text"] or None, "tool_calls": [
             {"id": new_call_id(rng), "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
             for c in parsed["calls"]]}
     if parsed["called"]:
@@ -200,7 +201,8 @@ class OllamaEngine:
         message = reply.get("message") or {}
         calls = message.get("tool_calls") or []
         if calls:
-            return {"role": "assistant", "content": None, "tool_calls": [
+            # Ollama returns the text before a call as `content` (with the space the template puts before it).
+            return {"role": "assistant", "content": (message.get("content") or "").strip() or None, "tool_calls": [
                 {"id": c.get("id") or new_call_id(self.rng), "type": "function",
                  "function": {"name": c["function"]["name"], "arguments": _arguments(c["function"].get("arguments"))}}
                 for c in calls]}

@@ -51,18 +51,24 @@ EXACT_ARGUMENTS = ("days",)
 
 
 def parse_output(text: str) -> dict:
-    """{'called', 'valid', 'calls'} for a model continuation; `calls` is [{'name', 'arguments'}] when valid."""
+    """{'called', 'valid', 'calls', 'text'} for a model continuation; `calls` is [{'name', 'arguments'}] when valid.
+
+    The template trains text before a call (" Let me check. [TOOL_CALLS] [...]", bring-your-own OpenAI data),
+    and Ollama finds the tag anywhere in the output, so the tag is looked for anywhere too; `text` is what
+    stands before it (the whole output when there is no call)."""
     s = text.strip()
-    if not s.startswith(CALL_PREFIX):
-        return {"called": False, "valid": False, "calls": []}
-    payload = s[len(CALL_PREFIX):].strip()
+    at = s.find(CALL_PREFIX)
+    if at < 0:
+        return {"called": False, "valid": False, "calls": [], "text": s}
+    before, payload = s[:at].strip(), s[at + len(CALL_PREFIX):].strip()
     try:
         value, end = json.JSONDecoder().raw_decode(payload)
     except json.JSONDecodeError:
-        return {"called": True, "valid": False, "calls": []}
+        return {"called": True, "valid": False, "calls": [], "text": before}
     ok = (not payload[end:].strip() and isinstance(value, list) and value
           and all(isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("arguments"), dict) for c in value))
-    return {"called": True, "valid": bool(ok), "calls": [{"name": c["name"], "arguments": c["arguments"]} for c in value] if ok else []}
+    return {"called": True, "valid": bool(ok), "calls": [{"name": c["name"], "arguments": c["arguments"]} for c in value] if ok else [],
+            "text": before}
 
 
 def _same_value(key: str, got, want, tolerance: float) -> bool:

@@ -397,3 +397,10 @@ def test_a_shared_name_returns_the_sizeable_places_with_their_regions_as_trained
     only = tools.geocode_location({"city": "Portland", "country": "Australia"}, lambda url: answer)
     assert only == {"results": [{"name": "Portland", "latitude": -38.34, "longitude": 141.6, "country": "Australia",
                                  "country_code": "AU"}]}  # one place: no region, as trained
+
+
+def test_text_before_a_call_stays_with_the_call():
+    message = chat.assistant_message(' Let me check that. [TOOL_CALLS] [{"name": "geocode_location", "arguments": {"city": "Lisbon"}}]')
+    assert message["content"] == "Let me check that."
+    assert [c["function"] for c in message["tool_calls"]] == [{"name": "geocode_location", "arguments": {"city": "Lisbon"}}]
+    assert chat.assistant_message(GEOCODE_TEXT)["content"] is None  # a bare call, as the generated data has it

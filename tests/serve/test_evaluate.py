@@ -16,9 +16,15 @@ from tests.helpers_after_training import CPU_CONFIG, ROOT, conversations, make_a
 
 def test_parse_output():
     ok = ev.parse_output(' [TOOL_CALLS] [{"name": "get_forecast", "arguments": {"latitude": 1.5, "longitude": 2, "days": 3}, "id": "x"}]')
-    assert ok == {"called": True, "valid": True, "calls": [{"name": "get_forecast", "arguments": {"latitude": 1.5, "longitude": 2, "days": 3}}]}
-    assert ev.parse_output(" It is sunny.") == {"called": False, "valid": False, "calls": []}
-    assert ev.parse_output('[TOOL_CALLS] [{"name": "get_forecast", "arguments": {"latitude": 1') == {"called": True, "valid": False, "calls": []}
+    assert ok == {"called": True, "valid": True, "calls": [{"name": "get_forecast", "arguments": {"latitude": 1.5, "longitude": 2, "days": 3}}],
+                  "text": ""}
+    assert ev.parse_output(" It is sunny.") == {"called": False, "valid": False, "calls": [], "text": "It is sunny."}
+    assert ev.parse_output('[TOOL_CALLS] [{"name": "get_forecast", "arguments": {"latitude": 1') == {"called": True, "valid": False, "calls": [],
+                                                                                                  "text": ""}
+    # Text before the call, as the template trains it for bring-your-own OpenAI data (and as Ollama parses it).
+    spoken = ev.parse_output(' Let me check. [TOOL_CALLS] [{"name": "geocode_location", "arguments": {"city": "Oslo"}}]')
+    assert spoken == {"called": True, "valid": True, "calls": [{"name": "geocode_location", "arguments": {"city": "Oslo"}}],
+                      "text": "Let me check."}
     assert not ev.parse_output('[TOOL_CALLS] [{"name": "x", "arguments": "{}"}]')["valid"]  # double-encoded arguments
     assert not ev.parse_output('[TOOL_CALLS] [{"name": "x", "arguments": {}}] and more')["valid"]  # trailing text
     assert not ev.parse_output("[TOOL_CALLS] []")["valid"]
