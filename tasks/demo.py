@@ -126,9 +126,14 @@ def run(config: str, overrides: list[str], eval_examples: int | None = None, rea
     output_dir = project_path(cfg["output_dir"])
     curve = loss_curve(output_dir)
     if curve:
-        (s0, l0), (s1, l1) = curve[0], curve[-1]
+        # Means over the first and the last third of the logged points: at one conversation per step a
+        # single logged loss says more about that conversation than about the model.
+        k = max(1, len(curve) // 3)
+        head, tail = curve[:k], curve[-k:]
+        l0, l1 = (sum(loss for _, loss in part) / len(part) for part in (head, tail))
         mark = ui.success if l1 < l0 else ui.warning
-        mark(f"[{TAG}] Loss {l0:.3f} at step {s0} -> {l1:.3f} at step {s1} ({'falling' if l1 < l0 else 'NOT falling'})")
+        mark(f"[{TAG}] Loss {l0:.3f} at steps {head[0][0]}-{head[-1][0]} -> {l1:.3f} at steps {tail[0][0]}-{tail[-1][0]} "
+             f"({'falling' if l1 < l0 else 'NOT falling'}; means of the first and last {k} logged)")
     train.quiet_libraries()
     ui.info(TAG, f"Reloading the adapter with PeftModel.from_pretrained({output_dir}): one answer per persona, base and adapter")
     for a in persona_answers(base, output_dir, project_path(cfg["data"]["validation"])):

@@ -108,3 +108,25 @@ def events(out: Path, kind: str | None = None) -> list[dict]:
         return []
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r for r in rows if kind is None or r["event"] == kind]
+
+
+def sigterm_when(sets: list[str], ready, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Start a training run, send it SIGTERM once `ready()` holds (or it ended, or `timeout` passed), and wait."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(train_cmd(sets), cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and not ready():
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=120)[0]
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+
+
+def reached_step(out: Path, step: int):
+    """A `ready` for sigterm_when: the run in `out` has logged `step`."""
+    def ready() -> bool:
+        steps = events(out, "step")
+        return bool(steps) and steps[-1]["step"] >= step
+    return ready

@@ -29,7 +29,8 @@ def test_schema_is_itself_valid():
 def test_shipped_config_validates(path):
     cfg = config.load_config(path)
     assert cfg["lora"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    assert cfg["lora"]["dropout"] == 0.05
+    # No LoRA dropout on the Mac (mlx-lm's default; 2.2 GB of masks less, make plan); 0.05 elsewhere.
+    assert cfg["lora"]["dropout"] == (0.0 if path.name == "training_config_m4.yaml" else 0.05)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

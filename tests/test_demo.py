@@ -29,7 +29,7 @@ def test_demo_tiny_trains_reloads_answers_and_evaluates(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, env={**env(), "OMP_NUM_THREADS": "2"}, capture_output=True, text=True, timeout=600)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text[-3000:]
-    first, last = map(float, re.search(r"\[DEMO\] Loss ([\d.]+) at step \d+ -> ([\d.]+) at step 40 \(falling\)", text).groups())
+    first, last = map(float, re.search(r"\[DEMO\] Loss ([\d.]+) at steps \d+-\d+ -> ([\d.]+) at steps \d+-40 \(falling;", text).groups())
     assert last < first
     assert f"PeftModel.from_pretrained({out})" in text
     # The helper data has two personas: one answer each, base and adapter.
@@ -49,7 +49,7 @@ def test_smol_demo_learns_to_call_the_tools(smol_demo):
     out, proc = smol_demo
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text[-3000:]
-    assert re.search(rf"\[DEMO\] Loss [\d.]+ at step \d+ -> [\d.]+ at step {STEPS} \(falling\)", text), text[-3000:]
+    assert re.search(rf"\[DEMO\] Loss [\d.]+ at steps \d+-\d+ -> [\d.]+ at steps \d+-{STEPS} \(falling;", text), text[-3000:]
     assert sorted(_persona_answers(proc.stdout)) == ["franklin", "neutral", "onion", "twain"]
     r = _last_json(proc.stdout)
     base = r["base"]

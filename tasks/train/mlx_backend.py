@@ -413,15 +413,19 @@ class Rates:
         return (tokens - self.warm[1]) / dt_, (self.total - step) / ((step - self.warm[2]) / dt_)
 
 
-def evaluate(model, eval_set: list[dict], batch: int, pad_id: int, timeout_s: float) -> dict:
-    """Token-weighted loss on the fixed validation subset; stops at `timeout_s` and says so."""
+def evaluate(model, eval_set: list[dict], batch: int, pad_id: int, timeout_s: float, stop=None) -> dict:
+    """Token-weighted loss on the fixed validation subset; stops at `timeout_s`, or at a stop request
+    (`stop.requested`, checked every batch as the Trainer path does), and says which."""
     import mlx.core as mx
 
     model.eval()
-    start, total, tokens, examples, timed_out = time.monotonic(), 0.0, 0, 0, False
+    start, total, tokens, examples, timed_out, stopped = time.monotonic(), 0.0, 0, 0, False, False
     for i in range(0, len(eval_set), batch):
         if time.monotonic() - start > timeout_s:
             timed_out = True
+            break
+        if stop is not None and stop.requested:
+            stopped = True
             break
         ids, labels = pad_batch(eval_set[i:i + batch], pad_id)
         s, n = loss_sum(model, mx.array(ids), mx.array(labels))
@@ -429,7 +433,7 @@ def evaluate(model, eval_set: list[dict], batch: int, pad_id: int, timeout_s: fl
         total, tokens, examples = total + s.item(), tokens + int(n.item()), examples + len(eval_set[i:i + batch])
     model.train()
     return {"eval_loss": total / tokens if tokens else None, "eval_examples": examples, "eval_timed_out": timed_out,
-            "eval_s": round(time.monotonic() - start, 2)}
+            "eval_stopped": stopped, "eval_s": round(time.monotonic() - start, 2)}
 
 
 def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state, ctx: dict, meta: dict) -> str:
@@ -569,12 +573,19 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
                 # Checkpoint now and stop; any evaluation due now is skipped (a spot pod has ~5 s).
                 checkpoint()
                 return "interrupted"
+            save_due = step % t["save_steps"] == 0 or step == max_steps
             if eval_set and (step % t["eval_steps"] == 0 or step == max_steps):  # the Trainer also evaluates at the end
-                ev = evaluate(model, eval_set, batch, pad_id, float(t["eval_timeout_s"]))
+                if save_due:  # written before the evaluation, so a stop during it keeps this step
+                    checkpoint()
+                ev = evaluate(model, eval_set, batch, pad_id, float(t["eval_timeout_s"]), stop=ctx["stop"])
                 writer.write("eval", step=step, **ev)
                 if wandb_run is not None and ev["eval_loss"] is not None:
                     wandb_run.log({"eval/loss": ev["eval_loss"]}, step=step)
-            if step % t["save_steps"] == 0 or step == max_steps:
+                if ev["eval_stopped"] and step < max_steps:
+                    if not save_due:
+                        checkpoint()
+                    return "interrupted"
+            elif save_due:
                 checkpoint()
     finally:
         bar.close()
@@ -585,14 +596,7 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
     tokenizer.save_pretrained(str(output_dir))
     template.saved_tokenizer_matches(output_dir, tokenizer)  # the copy eval and export read encodes as training did
     torch_train.write_final_files(output_dir, cfg, data_hashes, step, meta["run_name"])
-    losses = ctx["losses"]
-    if losses:
-        say(f"Loss: {losses[0][1]:.4f} at step {losses[0][0]} -> {losses[-1][1]:.4f} at step {losses[-1][0]}")
-    ui.success(f"[{tag}-COMPLETE] Adapter saved to {output_dir} (step {step}, PEFT layout).")
-    if offline:
-        runs = sorted((output_dir / "wandb").glob("offline-run-*"))
-        if runs:
-            say(f"Upload the W&B logs: wandb sync {runs[-1]}")
+    torch_train.report_finished(tag, output_dir, step, ctx["losses"], offline, note=", PEFT layout")
     return "finished"
 
 

@@ -922,15 +922,19 @@ def _train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state
 
     if is_main:
         save_final(trainer, output_dir, cfg, data_hashes, step, meta["run_name"])
-        losses = ctx["losses"]
-        if losses:
-            say(f"Loss: {losses[0][1]:.4f} at step {losses[0][0]} -> {losses[-1][1]:.4f} at step {losses[-1][0]}")
-        ui.success(f"[{tag}-COMPLETE] Adapter saved to {output_dir} (step {step}).")
-        if offline:
-            runs = sorted((output_dir / "wandb").glob("offline-run-*"))
-            if runs:
-                ui.info(tag, f"Upload the W&B logs: wandb sync {runs[-1]}")
+        report_finished(tag, output_dir, step, ctx["losses"], offline)
     return "finished"
+
+
+def report_finished(tag: str, output_dir: Path, step: int, losses: list, offline: bool, note: str = "") -> None:
+    """The closing lines of a finished run (either backend): the loss travelled, the adapter, the W&B upload."""
+    if losses:
+        ui.info(tag, f"Loss: {losses[0][1]:.4f} at step {losses[0][0]} -> {losses[-1][1]:.4f} at step {losses[-1][0]}")
+    ui.success(f"[{tag}-COMPLETE] Adapter saved to {output_dir} (step {step}{note}).")
+    if offline:
+        runs = sorted((output_dir / "wandb").glob("offline-run-*"))
+        if runs:
+            ui.info(tag, f"Upload the W&B logs: wandb sync {runs[-1]}")
 
 
 def main(argv=None) -> int:

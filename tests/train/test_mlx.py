@@ -9,15 +9,13 @@ six short training processes (torch, transformers and mlx imports).
 import copy
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tasks.train import checkpoints
-from tests.helpers_train import CPU_CONFIG, ROOT, env, events, overrides, run_train, train_cmd
+from tests.helpers_train import CPU_CONFIG, ROOT, env, events, overrides, reached_step, run_train, sigterm_when, train_cmd
 
 mx = pytest.importorskip("mlx.core", reason="MLX is not installed (pip install -r requirements-ci.txt)")
 
@@ -73,20 +71,11 @@ def test_sigterm_then_resume_continues_like_an_unbroken_run_and_the_loss_falls(t
                  "training_config.resolved.yaml", "data_hashes.json"):
         assert (straight / name).is_file(), name
 
-    proc = subprocess.Popen(train_cmd(overrides(tmp_path, broken, **EXTRA)), cwd=ROOT, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        steps = events(broken, "step")
-        if steps and steps[-1]["step"] >= 2:
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
-    out = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 1, out
+    stopped_run = sigterm_when(overrides(tmp_path, broken, **EXTRA), reached_step(broken, 2))
+    assert stopped_run.returncode == 1, stopped_run.stdout
     stopped = events(broken, "end")[-1]
     assert stopped["status"] == "interrupted" and 2 <= stopped["step"] < 8, stopped
-    assert "Stopped at step" in out and "on SIGTERM" in out
+    assert "Stopped at step" in stopped_run.stdout and "on SIGTERM" in stopped_run.stdout
     ck = broken / f"checkpoint-{stopped['step']}"
     assert checkpoints.checkpoint_problem(ck) is None
     assert '"backend": "mlx"' in (ck / "trainer_state.json").read_text()
@@ -110,7 +99,9 @@ def test_sigterm_then_resume_continues_like_an_unbroken_run_and_the_loss_falls(t
     # A torch run cannot pick up an MLX checkpoint (optimizer states differ): a clear refusal, nothing trained.
     (broken / "FINAL").unlink()
     r = run_train(overrides(tmp_path, broken, **{**EXTRA, "training.backend": "torch"}))
-    assert r.returncode == 1 and "written by the mlx backend" in r.stdout + r.stderr
+    assert r.returncode == 1 and 'training.backend: was "mlx", now "torch"' in r.stdout + r.stderr, r.stdout + r.stderr
+    r = run_train(overrides(tmp_path, broken, **{**EXTRA, "training.backend": "torch"}), "--force")  # even when forced
+    assert r.returncode == 1 and "written by the mlx backend" in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def _tiny_cfg():
@@ -234,12 +225,14 @@ def test_plan_scales_the_cited_mlx_figure_and_the_m4_profile_fits_one_night():
     assert plan.mlx_flops_rate("m4-max") == pytest.approx(250 * 2 * n * 1.125 * 17 / 10.4)
     assert plan.mlx_flops_rate("m4-pro") == pytest.approx(250 * 2 * n * 1.125 * 8.5 / 10.4)
     cfg = load_config(ROOT / "configs" / "training_config_m4.yaml")
-    # The generated set's mean length (make data reports 1,072.8), and one conversation cut at 2048 tokens.
-    lengths = [2048] + [1073] * 14_399
+    # The generated set's mean length (make data reports 859.0) and its longest conversation (1,824 tokens).
+    lengths = [1824] + [859] * 14_399
     p = plan.plan(cfg, lengths, m4_chip="m4-pro")
-    tokens = 2048 + 4499 * 1073
+    tokens = 1824 + 4499 * 859
     assert p["conversations"] == 4500 and p["total_steps"] == 563 and p["total_tokens"] == tokens
-    fpt = plan.flops_per_token(plan.MISTRAL_7B, tokens / 4500, gradient_checkpointing=False)
+    # MLX pads each micro-batch and computes its whole causal row: attention meets the micro-batch's tokens.
+    fpt = plan.flops_per_token(plan.MISTRAL_7B, tokens / 4500, False, plan.attention_in_use(cfg),
+                               cfg["training"]["per_device_batch_size"] * tokens / 4500)
     assert p["mlx"]["tokens_per_s"]["m4-pro"] == pytest.approx(plan.mlx_flops_rate("m4-pro") / fpt, abs=0.05)
     assert p["hours_m4"] == p["mlx"]["hours"]["m4-pro"] <= 12.0  # one night on an M4 Pro
     assert p["mlx"]["hours"]["m4-max"] <= 6.5
@@ -250,3 +243,24 @@ def test_plan_scales_the_cited_mlx_figure_and_the_m4_profile_fits_one_night():
     small = copy.deepcopy(cfg)
     small["training"]["gradient_checkpointing"] = True
     assert plan.plan(small, lengths)["fits"]["mac_16gb"]  # 6.5 GB: a 16 GB Mac trains with checkpointing on
+
+
+def test_a_stop_request_ends_the_mlx_evaluation_at_the_next_batch():
+    """The MLX evaluation checks the stop request every batch, as the Trainer path does (issue 11)."""
+    from types import SimpleNamespace
+
+    from tasks.train import mlx_backend
+
+    class Model:
+        modes: list[str] = []
+
+        def eval(self):
+            self.modes.append("eval")
+
+        def train(self):
+            self.modes.append("train")
+
+    model = Model()
+    ev = mlx_backend.evaluate(model, [{"input_ids": [1, 2], "labels": [-100, 2]}] * 4, 2, 0, 600, stop=SimpleNamespace(requested=True))
+    assert (ev["eval_stopped"], ev["eval_examples"], ev["eval_loss"], ev["eval_timed_out"]) == (True, 0, None, False)
+    assert model.modes == ["eval", "train"]  # back in training mode for the checkpoint that follows

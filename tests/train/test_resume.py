@@ -2,14 +2,11 @@
 
 import json
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers_train import ROOT, env, events, overrides, run_train, train_cmd
+from tests.helpers_train import events, overrides, reached_step, run_train, sigterm_when
 from tasks.train import checkpoints
 
 EXTRA = {"training.max_steps": 30, "training.save_steps": 10, "training.eval_steps": 100}
@@ -20,20 +17,11 @@ def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path):
     r = run_train(overrides(tmp_path, straight, **EXTRA))
     assert r.returncode == 0, r.stdout + r.stderr
 
-    proc = subprocess.Popen(train_cmd(overrides(tmp_path, broken, **EXTRA)), cwd=ROOT, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        steps = events(broken, "step")
-        if steps and steps[-1]["step"] >= 3:
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
-    out = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 1, out
+    stopped_run = sigterm_when(overrides(tmp_path, broken, **EXTRA), reached_step(broken, 3))
+    assert stopped_run.returncode == 1, stopped_run.stdout
     stopped = events(broken, "end")[-1]
     assert stopped["status"] == "interrupted" and 3 <= stopped["step"] < 30, stopped  # mid-run
-    assert "Stopped at step" in out and "on SIGTERM" in out
+    assert "Stopped at step" in stopped_run.stdout and "on SIGTERM" in stopped_run.stdout
     ck = broken / f"checkpoint-{stopped['step']}"
     assert checkpoints.checkpoint_problem(ck) is None  # written complete at the step boundary
     assert not (broken / "FINAL").exists() and not (broken / "train.lock").exists()
@@ -115,13 +103,8 @@ def test_starts_that_fail_before_the_first_step_never_make_a_crash_loop(tmp_path
     # a spot preemption while the model loads (the third start in a row at step 4, refused as a crash loop before):
     # SIGTERM after the start is recorded, before the first step
     stamp = (out / "resume_metadata.json").stat().st_mtime_ns
-    proc = subprocess.Popen(train_cmd(sets), cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and (out / "resume_metadata.json").stat().st_mtime_ns == stamp:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGTERM)
-    text = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 1 and "on SIGTERM" in text, text
+    r = sigterm_when(sets, lambda: (out / "resume_metadata.json").stat().st_mtime_ns != stamp)
+    assert r.returncode == 1 and "on SIGTERM" in r.stdout, r.stdout
     meta = checkpoints.read_metadata(out)
     assert (meta["last_step"], meta["resume_count"], meta["reached_step"]) == (4, 1, False)
     r = run_train(sets)  # the cause fixed: it resumes and finishes
@@ -142,17 +125,11 @@ def test_a_stop_during_evaluation_stops_it_and_keeps_the_step(tmp_path, save_ste
     sets = overrides(tmp_path, out, **{"training.max_steps": 8, "training.eval_steps": 4, "training.save_steps": save_steps,
                                        "data.validation": _big_validation(tmp_path, n_val), "data.max_eval_examples": n_val,
                                        "training.eval_timeout_s": 600})
-    proc = subprocess.Popen(train_cmd(sets), cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ck = out / "checkpoint-4"
-    deadline = time.time() + 180
-    while time.time() < deadline and proc.poll() is None:
-        # the evaluation at step 4 has begun: after the step's log line, and after its checkpoint when one is due
-        if any(e["step"] == 4 for e in events(out, "step")) and (save_steps == 100 or (ck / "COMPLETE").is_file()):
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
-    out_text = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 1, out_text
+    # the evaluation at step 4 has begun: after the step's log line, and after its checkpoint when one is due
+    r = sigterm_when(sets, lambda: any(e["step"] == 4 for e in events(out, "step")) and (save_steps == 100 or (ck / "COMPLETE").is_file()),
+                     timeout=180)
+    assert r.returncode == 1, r.stdout
     evals = events(out, "eval")
     assert len(evals) == 1 and evals[0]["step"] == 4 and evals[0]["eval_stopped"] is True, evals
     assert evals[0]["eval_examples"] < n_val and not evals[0]["eval_timed_out"]
@@ -160,4 +137,4 @@ def test_a_stop_during_evaluation_stops_it_and_keeps_the_step(tmp_path, save_ste
     assert (end["status"], end["step"]) == ("interrupted", 4)
     assert checkpoints.checkpoint_problem(ck) is None
     assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-4"]
-    assert "Stopped at step 4 on SIGTERM" in out_text
+    assert "Stopped at step 4 on SIGTERM" in r.stdout
