@@ -49,7 +49,9 @@ def test_smol_demo_learns_to_call_the_tools(smol_demo):
     out, proc = smol_demo
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text[-3000:]
-    assert re.search(rf"\[DEMO\] Loss [\d.]+ at steps \d+-\d+ -> [\d.]+ at steps \d+-{STEPS} \(falling;", text), text[-3000:]
+    # The training loss is reported; at one conversation per step and 40 steps it is too noisy to judge
+    # (CI saw logged values from 1.3 to 2.9), so learning is judged on held-out conversations below.
+    assert re.search(rf"\[DEMO\] Loss [\d.]+ at steps \d+-\d+ -> [\d.]+ at steps \d+-{STEPS} \((NOT )?falling;", text), text[-3000:]
     assert sorted(_persona_answers(proc.stdout)) == ["franklin", "neutral", "onion", "twain"]
     r = _last_json(proc.stdout)
     base = r["base"]
@@ -58,6 +60,8 @@ def test_smol_demo_learns_to_call_the_tools(smol_demo):
     assert r["calls_emitted"] >= 0.5 * r["call_turns"]
     assert r["json_valid_rate"] >= 0.8
     assert r["function_name_acc"] >= 0.5 and r["tool_call_rate"] >= 0.6
+    # and the held-out final answers are likelier under the adapter, for every persona evaluated
+    assert r["final_answer_loss"] and all(r["final_answer_loss"][p] < base["final_answer_loss"][p] for p in r["final_answer_loss"])
     # Real people's held-out questions: scored and reported for both, on the same questions.
     assert r["real_questions"] == REAL_QUESTIONS
     assert r["real_place_acc"] > base["real_place_acc"]
