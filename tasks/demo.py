@@ -137,7 +137,8 @@ def run(config: str, overrides: list[str], eval_examples: int | None = None, rea
     train.quiet_libraries()
     ui.info(TAG, f"Reloading the adapter with PeftModel.from_pretrained({output_dir}): one answer per persona, base and adapter")
     for a in persona_answers(base, output_dir, project_path(cfg["data"]["validation"])):
-        print(f"  [{a['persona']}] Q: {a['question']}\n    base:    {a['base'] or '(empty)'}\n    adapter: {a['adapter'] or '(empty)'}\n")
+        one_line = {k: " ".join(str(a[k] or "").split()) or "(empty)" for k in ("question", "base", "adapter")}  # replies may span lines
+        print(f"  [{a['persona']}] Q: {one_line['question']}\n    base:    {one_line['base']}\n    adapter: {one_line['adapter']}\n")
     from tasks.serve import evaluate
 
     e = {**EVAL[kind], **({"examples": eval_examples} if eval_examples else {}),
