@@ -56,7 +56,11 @@ def open_meteo_handler(server):
                 return self._send(server.status, body)
             if url.path == "/v1/search":
                 name = query.get("name", "").casefold()
-                return self._send(200, recorded(f"geocoding_{name}.json" if name in ("lisbon", "portland") else "geocoding_nothing.json"))
+                body = recorded(f"geocoding_{name}.json" if name in ("lisbon", "portland") else "geocoding_nothing.json")
+                if "countryCode" in query:  # Open-Meteo filters by ISO code itself and omits `results` when none is left
+                    kept = [r for r in body.get("results", []) if r.get("country_code") == query["countryCode"]]
+                    body = {k: v for k, v in body.items() if k != "results"} | ({"results": kept} if kept else {})
+                return self._send(200, body)
             if url.path == "/v1/forecast" and "current" in query:
                 return self._send(200, recorded("forecast_current_lisbon.json"))
             if url.path == "/v1/forecast" and "daily" in query:

@@ -161,11 +161,42 @@ COUNTRY_ALIASES = {
 }
 
 
+# US state abbreviations as people write them after a city ("Portland, OR"): Open-Meteo's admin1 is the name.
+US_STATES = {
+    "al": "Alabama", "ak": "Alaska", "az": "Arizona", "ar": "Arkansas", "ca": "California", "co": "Colorado",
+    "ct": "Connecticut", "de": "Delaware", "fl": "Florida", "ga": "Georgia", "hi": "Hawaii", "id": "Idaho",
+    "il": "Illinois", "in": "Indiana", "ia": "Iowa", "ks": "Kansas", "ky": "Kentucky", "la": "Louisiana",
+    "me": "Maine", "md": "Maryland", "ma": "Massachusetts", "mi": "Michigan", "mn": "Minnesota", "ms": "Mississippi",
+    "mo": "Missouri", "mt": "Montana", "ne": "Nebraska", "nv": "Nevada", "nh": "New Hampshire", "nj": "New Jersey",
+    "nm": "New Mexico", "ny": "New York", "nc": "North Carolina", "nd": "North Dakota", "oh": "Ohio", "ok": "Oklahoma",
+    "or": "Oregon", "pa": "Pennsylvania", "ri": "Rhode Island", "sc": "South Carolina", "sd": "South Dakota",
+    "tn": "Tennessee", "tx": "Texas", "ut": "Utah", "vt": "Vermont", "va": "Virginia", "wa": "Washington",
+    "wv": "West Virginia", "wi": "Wisconsin", "wy": "Wyoming", "dc": "District of Columbia",
+}
+
+
 def country_matches(wanted: str, result: dict) -> bool:
     """Does the result lie in `wanted` (a country name, an ISO code or a common alias; case-blind)?"""
     wanted = wanted.strip().casefold()
     name, code = str(result.get("country", "")).casefold(), str(result.get("country_code", "")).casefold()
     return wanted in (name, code) or COUNTRY_ALIASES.get(wanted, "").casefold() == code
+
+
+def region_matches(wanted: str, result: dict) -> bool:
+    """Does the result lie in the state or region `wanted` ("Oregon", "OR", "Île-de-France"; case-blind)?"""
+    wanted = wanted.strip().casefold()
+    region = str(result.get("admin1", "")).casefold()
+    return bool(region) and (wanted == region or US_STATES.get(wanted, "").casefold() == region)
+
+
+def narrow(results: list, wanted: str) -> list:
+    """The results in country `wanted`, else those in region `wanted`, else all of them (the model sees where each lies)."""
+    places = [r for r in results if isinstance(r, dict)]
+    for matches in (country_matches, region_matches):
+        kept = [r for r in places if matches(wanted, r)]
+        if kept:
+            return kept
+    return places
 
 
 # Open-Meteo returns up to `count` places of a name, villages included, largest first. Training saw several
@@ -185,8 +216,13 @@ def geocode_location(args: dict, get_json: GetJson) -> dict:
         query["countryCode"] = country.upper()
     answer = get_json(endpoints()[0] + "?" + urllib.parse.urlencode(query))
     results = answer.get("results") or []  # Open-Meteo omits `results` when nothing matches
+    if not results and "countryCode" in query:
+        # Two letters may be a state ("Portland, OR"), which Open-Meteo's country filter knows nothing of.
+        del query["countryCode"]
+        answer = get_json(endpoints()[0] + "?" + urllib.parse.urlencode(query))
+        results = answer.get("results") or []
     if country:
-        results = [r for r in results if isinstance(r, dict) and country_matches(country, r)]
+        results = narrow(results, country)
     hits, regions = [], []
     for r in results:
         if not (isinstance(r, dict) and _is_number(r.get("latitude")) and _is_number(r.get("longitude"))):

@@ -101,6 +101,9 @@ CALLS = [
     ("get_current_weather", {"latitude": 98, "longitude": 0}),
     ("get_current_weather", {"latitude": 1, "longitude": 2, "units": "F"}),
 ]
+# The place-filter table the Python tools are tested on (tests/serve/test_chat.py): node must agree case by case.
+FILTER_CASES = json.loads((ROOT / "tests" / "recordings" / "open-meteo" / "geocode_filter_cases.json").read_text(encoding="utf-8"))["cases"]
+CALLS += [("geocode_location", case["args"]) for case in FILTER_CASES]
 
 RUNNER = r"""
 const calls = JSON.parse(process.argv[1]);
@@ -139,6 +142,8 @@ def test_handlers_answer_exactly_like_the_python_tools(open_meteo):
     assert got[too_many]["introspected"] == 0  # refused before any request
     portland = json.loads(got[CALLS.index(("geocode_location", {"city": "Portland"}))]["out"])
     assert [r["admin1"] for r in portland["results"]] == ["Oregon", "Maine"]
+    for case, row in zip(FILTER_CASES, got[-len(FILTER_CASES):], strict=True):
+        assert [[r["country_code"], r["latitude"]] for r in json.loads(row["out"])["results"]] == case["want"], case["args"]
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed (AnythingLLM runs the skills on Node 18+)")

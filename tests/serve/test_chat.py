@@ -34,12 +34,21 @@ def test_geocode_maps_to_the_trained_shape(open_meteo):
     assert open_meteo.requests == [("/v1/search", {"name": "Lisbon", "count": "10", "language": "en", "format": "json"})]
 
 
+FILTER_CASES = json.loads((Path(__file__).parents[1] / "recordings" / "open-meteo" / "geocode_filter_cases.json").read_text(encoding="utf-8"))["cases"]
+
+
+@pytest.mark.parametrize("case", FILTER_CASES, ids=lambda c: json.dumps(c["args"], ensure_ascii=False))
+def test_geocode_filter_matches_country_then_region_then_falls_back(open_meteo, case):
+    got = tools.call("geocode_location", case["args"])["results"]
+    assert [[r["country_code"], r["latitude"]] for r in got] == case["want"]
+
+
 def test_geocode_country_filters_by_name_or_code(open_meteo):
     maine = tools.call("geocode_location", {"city": "Lisbon", "country": "United States"})["results"][0]
     assert (maine["latitude"], maine["longitude"], maine["country_code"]) == (44.03, -70.1, "US")
     assert tools.call("geocode_location", {"city": "Lisbon", "country": "us"})["results"][0]["country"] == "United States"
     assert open_meteo.requests[-1][1]["countryCode"] == "US"  # a two-letter country goes to the API as countryCode
-    assert tools.call("geocode_location", {"city": "Lisbon", "country": "France"}) == {"results": []}
+    assert tools.call("geocode_location", {"city": "Lisbon", "country": "France"}) == {"results": [LISBON]}  # no match: all
     assert tools.call("geocode_location", {"city": "Lisbon", "country": "USA"})["results"][0]["country_code"] == "US"  # an alias
     assert tools.call("geocode_location", {"city": "Lisbon, Portugal"}) == {"results": [LISBON]}  # the country inside `city`
     assert open_meteo.requests[-1][1]["name"] == "Lisbon"

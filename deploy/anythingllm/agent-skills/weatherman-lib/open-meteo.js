@@ -151,11 +151,40 @@ const COUNTRY_ALIASES = {
   wales: "GB", "northern ireland": "GB",
 };
 
+// US state abbreviations as people write them after a city ("Portland, OR"): Open-Meteo's admin1 is the name.
+const US_STATES = {
+  al: "Alabama", ak: "Alaska", az: "Arizona", ar: "Arkansas", ca: "California", co: "Colorado",
+  ct: "Connecticut", de: "Delaware", fl: "Florida", ga: "Georgia", hi: "Hawaii", id: "Idaho",
+  il: "Illinois", in: "Indiana", ia: "Iowa", ks: "Kansas", ky: "Kentucky", la: "Louisiana",
+  me: "Maine", md: "Maryland", ma: "Massachusetts", mi: "Michigan", mn: "Minnesota", ms: "Mississippi",
+  mo: "Missouri", mt: "Montana", ne: "Nebraska", nv: "Nevada", nh: "New Hampshire", nj: "New Jersey",
+  nm: "New Mexico", ny: "New York", nc: "North Carolina", nd: "North Dakota", oh: "Ohio", ok: "Oklahoma",
+  or: "Oregon", pa: "Pennsylvania", ri: "Rhode Island", sc: "South Carolina", sd: "South Dakota",
+  tn: "Tennessee", tx: "Texas", ut: "Utah", vt: "Vermont", va: "Virginia", wa: "Washington",
+  wv: "West Virginia", wi: "Wisconsin", wy: "Wyoming", dc: "District of Columbia",
+};
+
 function countryMatches(wanted, result) {
   wanted = wanted.trim().toLowerCase();
   const name = String(result.country || "").toLowerCase();
   const code = String(result.country_code || "").toLowerCase();
   return wanted === name || wanted === code || (COUNTRY_ALIASES[wanted] || "").toLowerCase() === code;
+}
+
+function regionMatches(wanted, result) {
+  wanted = wanted.trim().toLowerCase();
+  const region = String(result.admin1 || "").toLowerCase();
+  return region !== "" && (wanted === region || (US_STATES[wanted] || "").toLowerCase() === region);
+}
+
+// As tasks/serve/tools.py's narrow(): the country's results, else the region's, else all of them.
+function narrow(results, wanted) {
+  const places = results.filter((r) => r && typeof r === "object");
+  for (const matches of [countryMatches, regionMatches]) {
+    const kept = places.filter((r) => matches(wanted, r));
+    if (kept.length) return kept;
+  }
+  return places;
 }
 
 async function geocode_location(args) {
@@ -168,9 +197,15 @@ async function geocode_location(args) {
   }
   const query = new URLSearchParams({ name: city, count: "10", language: "en", format: "json" });
   if (/^[A-Za-z]{2}$/.test(country)) query.set("countryCode", country.toUpperCase());
-  const answer = await getJson(`${endpoints()[0]}?${query}`);
+  let answer = await getJson(`${endpoints()[0]}?${query}`);
   let results = Array.isArray(answer.results) ? answer.results : []; // Open-Meteo omits `results` when nothing matches
-  if (country) results = results.filter((r) => r && typeof r === "object" && countryMatches(country, r));
+  if (!results.length && query.has("countryCode")) {
+    // Two letters may be a state ("Portland, OR"), which Open-Meteo's country filter knows nothing of.
+    query.delete("countryCode");
+    answer = await getJson(`${endpoints()[0]}?${query}`);
+    results = Array.isArray(answer.results) ? answer.results : [];
+  }
+  if (country) results = narrow(results, country);
   // As tasks/serve/tools.py: the first place, then others of at least SIZEABLE_PLACE people, MAX_PLACES in all.
   const hits = [];
   const regions = [];
