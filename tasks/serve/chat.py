@@ -19,7 +19,8 @@ Engines:
   adapter including the CPU demo's; the base is the one the adapter's adapter_config.json names and
   the prompt is rendered with the chat template saved beside the adapter.
 - ollama: Ollama's /api/chat with configs/tools.json (`make export`, then `ollama create`); Ollama
-  parses the calls into `message.tool_calls`; OLLAMA_HOST (default http://localhost:11434).
+  parses the calls into `message.tool_calls`; OLLAMA_HOST read as the ollama CLI reads it
+  (default 127.0.0.1:11434).
 
 The interactive chat needs a terminal and refuses at once without one (use --ask / `make ask`).
 In the chat, /reset starts a new conversation and /quit (or Ctrl-D) ends it.
@@ -28,6 +29,7 @@ In the chat, /reset starts a new conversation and /quit (or Ctrl-D) ends it.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import random
@@ -46,7 +48,6 @@ PERSONAS = ("twain", "franklin", "onion", "neutral")
 MAX_TOOL_ROUNDS = 4  # the longest trained conversations use two calls per question (geocode, then weather)
 MAX_NEW_TOKENS = 320
 GENERATION_TIME_S = 180.0
-OLLAMA_HOST = "http://localhost:11434"
 OLLAMA_TIMEOUT_S = 300.0
 
 
@@ -169,13 +170,38 @@ def base_of(adapter: Path, cfg: dict) -> str:
     return recorded
 
 
+def ollama_url(value: str) -> str:
+    """OLLAMA_HOST read as the ollama CLI reads it (envconfig.Host in ollama/ollama): scheme optional (http), host
+    127.0.0.1 and port 11434 when left out, but port 80 or 443 after an explicit http:// or https://; a port that
+    is not a number is replaced by the default, with a warning. A bind-all address (0.0.0.0, ::), which a server
+    set up for Docker or the LAN listens on, is reached at loopback."""
+    value = value.strip()
+    scheme, sep, rest = value.partition("://")
+    default_port = {"http": "80", "https": "443"}.get(scheme, "11434") if sep else "11434"
+    if not sep:
+        scheme, rest = "http", value
+    hostport, _, path = rest.partition("/")
+    if hostport.startswith("[") and "]" in hostport:  # [::1] or [::1]:port
+        host, _, tail = hostport[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else default_port
+    elif hostport.count(":") == 1:
+        host, _, port = hostport.partition(":")
+    else:
+        host, port = hostport, default_port
+    if not (port.isdigit() and int(port) <= 65535):
+        ui.warning(f"[{TAG}] OLLAMA_HOST={value!r}: port {port!r} is not a number from 0 to 65535; using {default_port}, as ollama does")
+        port = default_port
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}" + (f"/{path.strip('/')}" if path.strip("/") else "")
+
+
 class OllamaEngine:
     """Ollama's /api/chat with the trained tool schemas; its parsed `tool_calls` become the loop's calls."""
 
     def __init__(self, model: str, host: str | None = None, timeout: float = OLLAMA_TIMEOUT_S):
         self.model = model
-        host = (host or os.environ.get("OLLAMA_HOST") or OLLAMA_HOST).rstrip("/")
-        self.host = host if "://" in host else f"http://{host}"  # OLLAMA_HOST may be host:port, as for the ollama CLI
+        self.host = ollama_url(host if host is not None else os.environ.get("OLLAMA_HOST", ""))
         self.timeout = timeout
         self.rng = random.Random()
 
@@ -203,7 +229,8 @@ class OllamaEngine:
         if calls:
             # Ollama returns the text before a call as `content` (with the space the template puts before it).
             return {"role": "assistant", "content": (message.get("content") or "").strip() or None, "tool_calls": [
-                {"id": c.get("id") or new_call_id(self.rng), "type": "function",
+                # Ollama rewrites call ids (call_<random>); the model was trained on nine letters and digits.
+                {"id": new_call_id(self.rng), "type": "function",
                  "function": {"name": c["function"]["name"], "arguments": _arguments(c["function"].get("arguments"))}}
                 for c in calls]}
         content = message.get("content") or ""
@@ -246,10 +273,12 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
 # ----------------------------------------------------------------- the two ways to talk
 
 
-def conversation(persona: str) -> list[dict]:
+def conversation(persona: str, today: dt.date | None = None) -> list[dict]:
+    """The persona's system prompt with today's date, word for word as training wrote it (weekdays and
+    "tomorrow" then mean what the user means)."""
     from tasks.data.personas import system_prompt
 
-    return [{"role": "system", "content": system_prompt(persona)}]
+    return [{"role": "system", "content": system_prompt(persona, today or dt.date.today())}]
 
 
 def ask(engine, persona: str, question: str, max_rounds: int) -> str:

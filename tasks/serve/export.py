@@ -9,8 +9,8 @@ Writes exports/<adapter name>/ (a temporary folder renamed into place: complete 
 - weatherman-lora.gguf: the LoRA as a llama.cpp GGUF adapter (tasks.serve.gguf_lora), read back and
   compared tensor by tensor with the PEFT weights before the folder is published;
 - Modelfile: FROM a Mistral 7B Instruct v0.2 tag (the base the adapter was trained on; plain
-  `mistral` is v0.3), ADAPTER ./weatherman-lora.gguf, a default persona SYSTEM prompt from the
-  validation data, and a TEMPLATE in Go template syntax that renders system prompt, tools, tool
+  `mistral` is v0.3), ADAPTER ./weatherman-lora.gguf, a default persona SYSTEM prompt (the
+  neutral one, with no date: clients send today's), and a TEMPLATE in Go template syntax that renders system prompt, tools, tool
   calls and tool results exactly as configs/chat_template.jinja does (tests/serve/test_export.py renders
   both with Go's text/template and compares them);
 - adapter_model.safetensors, adapter_config.json, chat_template.jinja, tools.json: the PEFT adapter
@@ -195,22 +195,30 @@ def base_config(cfg: dict, adapter_cfg: dict) -> dict:
                   "(the Ollama export targets Mistral 7B Instruct v0.2)")
 
 
-def default_system(cfg: dict) -> str | None:
-    """The neutral persona's system prompt from the validation data (the exact text the model was trained with)."""
-    path = project_path(cfg["data"]["validation"])
-    if not path.is_file():
-        return None
-    fallback = None
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            ex = json.loads(line)
-            system = next((m["content"] for m in ex["messages"] if m["role"] == "system"), None)
-            if system and ex.get("tags", {}).get("persona") == "neutral":
-                return system
-            fallback = fallback or system
-    return fallback
+def default_system() -> str:
+    """The neutral persona's system prompt as training wrote it when no date was given: no fixed date, so a client
+    that sends no system message gets no stale "today" (the chat and any client that knows the date send their own)."""
+    from tasks.data.personas import system_prompt
+
+    return system_prompt("neutral")
+
+
+def trained_base(cfg: dict, adapter: Path) -> str:
+    """The base the adapter was trained on: its adapter_config.json's record, else the profile's (older adapters)."""
+    from tasks.serve import gguf_lora
+    from tasks.train import smol
+
+    recorded = str(gguf_lora.adapter_settings(adapter).get("base_model_name_or_path") or "")
+    if not recorded:
+        return cfg["model"]["base"]
+    if recorded == MISTRAL_7B_V02:
+        return recorded
+    tiny = cfg["model"].get("tiny", {}).get("path", "models/tiny-mistral")
+    if Path(recorded).resolve() == project_path(tiny).resolve() or "tiny-mistral" in Path(recorded).name:
+        return "tiny"
+    if Path(recorded).resolve() == smol.FOLDER.resolve() or "smollm2" in recorded.casefold():
+        return "smollm2"
+    return recorded
 
 
 # ----------------------------------------------------------------- the run
@@ -254,14 +262,13 @@ def run(config: str, adapter: str | None, out: str | None, ollama_base: str, sys
     path = resolve_adapter(cfg, adapter)
     target = project_path(out) if out else ROOT / "exports" / path.name
     if system is None:
-        system = default_system(cfg)
-        if system is None:
-            ui.warning(f"[{TAG}] No validation data to take a default persona from: the Modelfile gets no SYSTEM line")
+        system = default_system()
     ui.info(TAG, f"Adapter {path} -> {target}")
-    if cfg["model"]["base"] == "tiny":
+    base = trained_base(cfg, path)
+    if base == "tiny":
         ui.warning(f"[{TAG}] This adapter belongs to the tiny CPU model: the files prove the export works, "
                    "but no Ollama model can load it (export an adapter trained on Mistral 7B Instruct v0.2)")
-    elif cfg["model"]["base"] == "smollm2":
+    elif base == "smollm2":
         from tasks.train import smol
 
         ui.warning(f"[{TAG}] This adapter belongs to SmolLM2-135M-Instruct, not Mistral: the Modelfile's FROM does not fit it; "
@@ -281,7 +288,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="export folder (default: exports/<adapter folder name>)")
     parser.add_argument("--ollama-base", default=DEFAULT_OLLAMA_BASE,
                         help="Ollama tag of Mistral 7B Instruct v0.2 for FROM (e.g. mistral:7b-instruct-v0.2-q8_0 or -fp16)")
-    parser.add_argument("--system", default=None, help="default system prompt (default: the neutral persona from the validation data)")
+    parser.add_argument("--system", default=None, help="default system prompt (default: the neutral persona's, without a date)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. data.validation=path (repeatable)")
     args = parser.parse_args(argv)

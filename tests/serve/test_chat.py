@@ -5,6 +5,7 @@ the real tiny adapter through `make ask`, the Ollama engine against a fake /api/
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -166,7 +167,7 @@ def test_tool_loop_call_result_answer(open_meteo):
     assert chat.answer(reply, messages, show=lines.append) == ANSWER
     roles = [m["role"] for m in messages]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "tool", "assistant"]
-    assert messages[0]["content"] == system_prompt("twain")
+    assert messages[0]["content"] == system_prompt("twain", dt.date.today())
     first, second = messages[2]["tool_calls"][0], messages[4]["tool_calls"][0]
     assert first["function"] == {"name": "geocode_location", "arguments": {"city": "Lisbon"}} and first["type"] == "function"
     assert len(first["id"]) == 9 and first["id"].isalnum()
@@ -352,11 +353,14 @@ def test_ollama_engine_runs_the_loop(open_meteo, ollama, capsys):
         assert path == "/api/chat" and body["tools"] == TOOLS and body["stream"] is False and body["model"] == "weatherman"
     last = ollama.requests[2][1]["messages"]
     assert [m["role"] for m in last] == ["system", "user", "assistant", "tool", "assistant", "tool"]
-    assert last[0]["content"] == system_prompt("twain")
-    # Ollama's own call ids go back with the calls and the results; arguments stay objects.
-    assert last[2]["tool_calls"] == [{"id": "call_k3v9x2qa", "function": {"name": "geocode_location", "arguments": {"city": "Lisbon"}}}]
-    assert last[3]["tool_call_id"] == "call_k3v9x2qa" and json.loads(last[3]["content"]) == {"results": [LISBON]}
-    assert last[5]["tool_call_id"] == "call_p0w7m1zd" and json.loads(last[5]["content"])["daily"]["precipitation_probability_max"] == [84, 90]
+    assert last[0]["content"] == system_prompt("twain", dt.date.today())
+    # Ollama's rewritten ids (call_...) are replaced by the trained shape, which the calls and results then share.
+    [geocode] = last[2]["tool_calls"]
+    assert geocode["function"] == {"name": "geocode_location", "arguments": {"city": "Lisbon"}}
+    assert re.fullmatch(r"[A-Za-z0-9]{9}", geocode["id"]) and geocode["id"] != "call_k3v9x2qa"
+    assert last[3]["tool_call_id"] == geocode["id"] and json.loads(last[3]["content"]) == {"results": [LISBON]}
+    assert last[5]["tool_call_id"] == last[4]["tool_calls"][0]["id"] != geocode["id"]
+    assert json.loads(last[5]["content"])["daily"]["precipitation_probability_max"] == [84, 90]
 
 
 def test_ollama_missing_model_and_no_server_fail_clearly(open_meteo, ollama, capsys, monkeypatch):
@@ -413,3 +417,31 @@ def test_text_before_a_call_stays_with_the_call():
     assert message["content"] == "Let me check that."
     assert [c["function"] for c in message["tool_calls"]] == [{"name": "geocode_location", "arguments": {"city": "Lisbon"}}]
     assert chat.assistant_message(GEOCODE_TEXT)["content"] is None  # a bare call, as the generated data has it
+
+
+@pytest.mark.parametrize("value,url", [
+    ("", "http://127.0.0.1:11434"),
+    ("0.0.0.0", "http://127.0.0.1:11434"),  # a server bound to all interfaces is reached at loopback
+    ("myhost", "http://myhost:11434"),
+    ("myhost:1234", "http://myhost:1234"),
+    ("http://myhost", "http://myhost:80"),  # an explicit scheme brings its own default port, as in ollama
+    ("https://h", "https://h:443"),
+    ("https://h:8443/", "https://h:8443"),
+    (":11500", "http://127.0.0.1:11500"),
+    ("[::1]:11434", "http://[::1]:11434"),
+    ("::", "http://[::1]:11434"),
+    ("myhost:port", "http://myhost:11434"),
+    ("http://proxy.example/ollama/", "http://proxy.example:80/ollama"),
+])
+def test_ollama_host_is_read_as_ollama_reads_it(value, url):
+    assert chat.ollama_url(value) == url
+
+
+def test_chat_prompt_is_the_training_prompt_with_todays_date():
+    day = dt.date(2026, 12, 3)
+    [system] = chat.conversation("onion", day)
+    assert system["content"] == system_prompt("onion", day)
+    assert system["content"].endswith("Today is Thursday, 3 December 2026.")
+    prompts = {m["content"] for conv in generate.generate(40) for m in conv["messages"][:1]}
+    dated = {p for p in prompts if "Today is" in p}
+    assert dated and all(p.rsplit("\n", 1)[0] in {system_prompt(n) for n in chat.PERSONAS} for p in dated)

@@ -30,7 +30,7 @@ def exported(adapter, tmp_path_factory) -> tuple[Path, subprocess.CompletedProce
     tmp = tmp_path_factory.mktemp("export")
     val = write_jsonl(tmp / "val.jsonl", conversations())
     out = tmp / "out"
-    # The export takes its default persona from the config's validation file: point it at the samples.
+    # The export must not take its default persona from the config's validation file: point it at samples with another.
     r = subprocess.run([sys.executable, "-m", "tasks.serve.export", "--config", str(CPU_CONFIG), "--adapter", str(adapter), "--out", str(out),
                         "--set", f"data.validation={val}"],
                        cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "NO_COLOR": "1", "HF_HUB_OFFLINE": "1"})
@@ -168,7 +168,11 @@ def test_modelfile_parses_as_ollama_does(exported):
     assert values["from"].startswith("mistral:7b-instruct-v0.2")
     assert values["adapter"] == "./weatherman-lora.gguf"
     assert values["template"] == export.go_template(template.TOOLS)
-    assert values["system"] == NEUTRAL_PROMPT
+    # The neutral persona as training wrote it, with no fixed date, and not read from the data (the fixture's
+    # validation file holds another prompt).
+    from tasks.data.personas import system_prompt
+
+    assert values["system"] == system_prompt("neutral") != NEUTRAL_PROMPT and "Today is" not in values["system"]
     from tasks.config import load_config
 
     # A fixed context, not the exporting machine's: the CPU config trains at 2,048 tokens, the Modelfile says 8,192.
@@ -472,3 +476,16 @@ def test_adapter_for_another_base_is_refused_not_permuted_wrongly(adapter, tmp_p
     (other / "adapter_config.json").write_text(json.dumps(cfg))
     r = _export(other, tmp_path / "out")
     assert r.returncode == 1 and "hidden size is 4096" in r.stderr
+
+
+def test_export_reads_the_base_from_the_adapter_not_the_profile(tmp_path):
+    from tasks.config import load_config
+
+    cfg = load_config(template.ROOT / "configs/training_config_h100.yaml")  # a pod profile on the laptop
+    adapter = tmp_path / "run"
+    adapter.mkdir()
+    for recorded, want in [(str(template.ROOT / "models" / "smollm2-135m-instruct"), "smollm2"),
+                           (str(template.ROOT / "models" / "tiny-mistral"), "tiny"),
+                           ("mistralai/Mistral-7B-Instruct-v0.2", "mistralai/Mistral-7B-Instruct-v0.2")]:
+        (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": recorded, "peft_type": "LORA", "r": 8, "lora_alpha": 16}))
+        assert export.trained_base(cfg, adapter) == want, recorded
