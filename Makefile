@@ -31,6 +31,7 @@ ADAPTER ?=
 PERSONA ?= neutral
 ENGINE ?= local
 Q ?=
+FILE ?=
 
 STAMPS := .stamps
 VENV := .venv
@@ -304,6 +305,12 @@ eval: $(ENV_READY) ## tool-call accuracy with and without the adapter on validat
 .PHONY: export
 export: $(ENV_READY) ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA (ADAPTER=path)
 	$(PY) -m tasks.serve.export --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+
+.PHONY: pack unpack
+pack: ## one checked archive of the adapter and its export to copy off the pod (ADAPTER=path)
+	$(PY_CHECKS) -m tasks.serve.pack pack --adapter $(or $(ADAPTER),$(error pack needs ADAPTER=adapters/<run>))
+unpack: ## check every file of a `make pack` archive and unpack it into adapters/ and exports/ (FILE=path)
+	$(PY_CHECKS) -m tasks.serve.pack unpack $(or $(FILE),$(error unpack needs FILE=<run>.weatherman.tar))
 
 # chat/ask: the adapter's own resolved config unless CONFIG is given; ENGINE=ollama talks to `ollama serve` instead.
 _CHAT_ARGS = --engine $(ENGINE) --persona $(PERSONA) $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),) $(if $(ADAPTER),--adapter $(ADAPTER),)
