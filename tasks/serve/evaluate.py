@@ -152,9 +152,12 @@ def load(cfg: dict, adapter: Path):
     for w in choice.warnings:
         ui.warning(f"[{TAG}] {w}")
     base = train.resolve_base(cfg)
+    from tasks.train import model_cache
+
+    source = model_cache.load_source(base, cfg["model"].get("cache_dir"))  # the volume's snapshot, Hub off, when complete
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     kwargs = {"dtype": dtypes[choice.dtype], "attn_implementation": "sdpa" if choice.attn_implementation == "flash_attention_2" else choice.attn_implementation}
-    if cfg["model"].get("cache_dir"):
+    if source == base and cfg["model"].get("cache_dir"):
         kwargs["cache_dir"] = cfg["model"]["cache_dir"]
     if cfg["model"]["load_in_4bit"]:
         from transformers import BitsAndBytesConfig
@@ -162,14 +165,14 @@ def load(cfg: dict, adapter: Path):
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                                            bnb_4bit_compute_dtype=dtypes[choice.dtype])
     try:
-        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except OSError as exc:
         raise ui.Fail(f"model.base {base!r}: cannot load it ({str(exc).splitlines()[0]}); check the id or folder and the network") from exc
     if not cfg["model"]["load_in_4bit"]:
         model.to(choice.device)
     model = PeftModel.from_pretrained(model, str(adapter)).eval()
     # The tokenizer and chat template saved with the adapter are the ones it was trained with.
-    tok = AutoTokenizer.from_pretrained(str(adapter)) if (adapter / "tokenizer_config.json").is_file() else template.load_tokenizer(None if cfg["model"]["base"] == "tiny" else base)
+    tok = AutoTokenizer.from_pretrained(str(adapter)) if (adapter / "tokenizer_config.json").is_file() else template.load_tokenizer(None if cfg["model"]["base"] == "tiny" else source)
     if tok.chat_template is None:
         tok.chat_template = template.TEMPLATE
     if tok.pad_token is None:

@@ -121,7 +121,9 @@ def run(config: str, overrides: list[str], steps: int, warmup: int) -> dict:
     choice = train.choose_device(cfg)
     ui.info(TAG, f"Device: {choice.reason}")
     base = train.resolve_base(cfg)
-    tok = template.load_tokenizer(None if cfg["model"]["base"] == "tiny" else base)
+    from tasks.train import model_cache
+
+    tok = template.load_tokenizer(None if cfg["model"]["base"] == "tiny" else model_cache.load_source(base, cfg["model"].get("cache_dir")))
     data = cfg["data"]
     train_set, _ = train.load_examples(data["train"], tok, data["max_seq_length"], data["max_train_examples"])
     torch.manual_seed(cfg["training"]["seed"])

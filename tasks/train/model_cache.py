@@ -64,6 +64,23 @@ def model_state(base: str, cache_dir: str | os.PathLike | None) -> tuple[bool, s
     return True, f"{base}: complete in {cache_dir} ({len(files)} files, {total:.1f} GB, revision {info.get('revision', '?')[:12]})"
 
 
+def load_source(base: str, cache_dir: str | os.PathLike | None) -> str:
+    """What to load `base` from: its snapshot folder on the volume once the marker holds, else `base` itself.
+
+    With a complete download this also turns the Hub off for the process (HF_HUB_OFFLINE=1): a pod restart
+    wipes ~/.cache and the exported HF_TOKEN, and neither the tokenizer, the model nor PEFT's check of the
+    base at every adapter save (peft's save_and_load asks the Hub for config.json) may then need the gated
+    repo, or the Hub being up."""
+    if is_local(base) or not cache_dir:
+        return base
+    complete, _ = model_state(base, cache_dir)
+    if not complete:
+        return base
+    info = json.loads(marker_path(Path(cache_dir), base).read_text(encoding="utf-8"))
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return str(info["snapshot"])
+
+
 def write_marker(cache_dir: Path, repo: str, snapshot: Path) -> Path:
     """Record every file of a finished snapshot with its size; refused when a shard the index names is missing."""
     files = {}

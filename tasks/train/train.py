@@ -298,13 +298,13 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
 
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     kwargs = {"dtype": dtypes[choice.dtype], "attn_implementation": choice.attn_implementation}
-    if cfg["model"].get("cache_dir"):
-        kwargs["cache_dir"] = cfg["model"]["cache_dir"]
-        from tasks.train import model_cache
+    from tasks.train import model_cache
 
-        # setup-h100's completeness marker holds: load from the volume, with no Hub request (no token needed after a restart).
-        if not model_cache.is_local(base) and model_cache.model_state(base, cfg["model"]["cache_dir"])[0]:
-            kwargs["local_files_only"] = True
+    # setup-h100's completeness marker holds: load the snapshot folder on the volume, with the Hub off (no token
+    # needed after a restart, none of PEFT's Hub lookups at a save).
+    source = model_cache.load_source(base, cfg["model"].get("cache_dir"))
+    if source == base and cfg["model"].get("cache_dir"):
+        kwargs["cache_dir"] = cfg["model"]["cache_dir"]
     if cfg["model"]["load_in_4bit"]:
         from transformers import BitsAndBytesConfig
 
@@ -314,9 +314,11 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
         )
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
-        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except OSError as exc:
         raise ui.Fail(f"model.base {base!r}: cannot load it ({str(exc).splitlines()[0]}); check the id or folder, `hf auth login` or HF_TOKEN for gated models (on a pod `make setup-h100` downloads it), and the network") from exc
+    # adapter_config.json records the Hub id, not this pod's snapshot path: export and eval on a laptop read it.
+    model.config._name_or_path = model.name_or_path = base
     # The cache is for generation. Without it transformers also reads packed sequences from the
     # position ids (with a cache it silently lets packed conversations attend to each other).
     model.config.use_cache = False
@@ -867,7 +869,9 @@ def _train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state
             ui.warning(w)
 
     base = resolve_base(cfg)
-    tokenizer = template.load_tokenizer(None if cfg["model"]["base"] == "tiny" else base)
+    from tasks.train import model_cache
+
+    tokenizer = template.load_tokenizer(None if cfg["model"]["base"] == "tiny" else model_cache.load_source(base, cfg["model"].get("cache_dir")))
     t = cfg["training"]
     data = cfg["data"]
     train_set, train_stats = load_examples(data["train"], tokenizer, data["max_seq_length"], data["max_train_examples"])

@@ -167,7 +167,8 @@ def test_the_model_on_the_volume_needs_no_token(pod, monkeypatch):
 def test_training_loads_a_complete_model_with_local_files_only(pod, monkeypatch):
     from tasks.train import train
 
-    seed_model(pod.workspace / "hf-cache")
+    snapshot = seed_model(pod.workspace / "hf-cache")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored after the test; load_source turns the Hub off itself
     seen = {}
 
     def from_pretrained(base, **kwargs):
@@ -180,12 +181,15 @@ def test_training_loads_a_complete_model_with_local_files_only(pod, monkeypatch)
     choice = train.DeviceChoice("cpu", "fp32", "sdpa", True, "test")
     with pytest.raises(ui.Fail, match="hf auth login"):
         train.load_model(cfg, choice, HF_REPO)
-    assert seen["local_files_only"] is True and seen["cache_dir"] == str(pod.workspace / "hf-cache")
+    # The snapshot folder on the volume itself, with the Hub off for the process: no token, no Hub request.
+    assert seen["base"] == str(snapshot) and os.environ["HF_HUB_OFFLINE"] == "1"
     seen.clear()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     cfg["model"]["cache_dir"] = str(pod.workspace / "empty-cache")
     with pytest.raises(ui.Fail):
         train.load_model(cfg, choice, HF_REPO)
-    assert "local_files_only" not in seen  # not downloaded yet: the Hub is asked
+    # not downloaded yet: the Hub is asked, into the volume's cache
+    assert seen["base"] == HF_REPO and seen["cache_dir"] == str(pod.workspace / "empty-cache") and os.environ["HF_HUB_OFFLINE"] == "0"
 
 
 # ----------------------------------------------------------------- pre-flight

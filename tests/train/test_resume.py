@@ -2,11 +2,12 @@
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers_train import events, overrides, reached_step, run_train, sigterm_when
+from tests.helpers_train import CPU_CONFIG, ROOT, env, events, overrides, reached_step, run_train, sigterm_when, train_cmd
 from tasks.train import checkpoints
 
 EXTRA = {"training.max_steps": 30, "training.save_steps": 10, "training.eval_steps": 100}
@@ -138,3 +139,29 @@ def test_a_stop_during_evaluation_stops_it_and_keeps_the_step(tmp_path, save_ste
     assert checkpoints.checkpoint_problem(ck) is None
     assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-4"]
     assert "Stopped at step 4 on SIGTERM" in r.stdout
+
+
+def test_a_resume_on_a_restarted_pod_needs_neither_the_hub_nor_a_token(tmp_path):
+    """The model complete on the volume (setup's marker), ~/.cache wiped, no HF_TOKEN, the Hub unreachable:
+    the run and its resume load everything from the snapshot, and the adapter still names the Hub id."""
+    from tasks.config import load_config
+    from tasks.train import model_cache, tiny_model
+
+    repo = "weatherman-test/tiny-mistral"
+    cache = tmp_path / "volume" / "hf-cache"
+    snapshot = model_cache.repo_folder(cache, repo) / "snapshots" / ("0123456789abcdef" * 3)[:40]
+    shutil.copytree(tiny_model.build(load_config(CPU_CONFIG)["model"]["tiny"]), snapshot)
+    model_cache.write_marker(cache, repo, snapshot)
+    out = tmp_path / "out"
+    sets = overrides(tmp_path, out, **{"model.base": repo, "model.cache_dir": cache, "training.max_steps": 8})
+    pod = {k: v for k, v in env().items() if not k.startswith("HF_")}
+    pod.update({"HOME": str(tmp_path / "home"), "HF_ENDPOINT": "http://127.0.0.1:9"})  # nothing listens on port 9
+    r = subprocess.run(train_cmd(sets), cwd=ROOT, env=pod, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (out / "FINAL").unlink()
+    shutil.rmtree(out / "checkpoint-8")
+    r = subprocess.run(train_cmd(sets), cwd=ROOT, env=pod, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Resuming training." in r.stdout and (out / "FINAL").is_file()
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == repo
+    assert not (tmp_path / "home" / ".cache" / "huggingface" / "hub").exists()  # nothing fetched into the wiped cache
