@@ -518,10 +518,13 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
         return {"global_step": step, "max_steps": max_steps, "epoch": step / per_epoch,
                 "num_input_tokens_seen": tokens_seen, "steps_per_epoch": per_epoch, "backend": "mlx"}
 
+    saved = {"step": step, "reached": False}  # the step of the newest checkpoint on disk (the resumed one at first)
+
     def checkpoint() -> None:
         path = output_dir / f"checkpoint-{step}"
         save_checkpoint(path, model, optimizer, cfg, base, trainer_state())
         checkpoints.rotate_checkpoints(output_dir, ctx["keep"])
+        saved["step"] = step
         bar.write(f"{ui.OK_MARK} Checkpoint complete: {path} (step {step})")
 
     try:
@@ -531,6 +534,12 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
             mx.random.seed(t["seed"] * 1_000_003 + step)
             grads, window_loss, window_tokens, seen = None, mx.array(0.0), mx.array(0), 0
             for micro in step_batches(step + 1, n, batch, accum, t["seed"]):
+                if ctx["stop"].requested:
+                    # An optimizer step is 45-90 s of micro-batches on an M4 Pro: stop between them, drop the
+                    # unfinished window, and keep the last complete step (a spot pod or a closing laptop lid waits for no one).
+                    if step > saved["step"]:
+                        checkpoint()
+                    return "interrupted"
                 examples = [train_set[i] for i in micro]
                 ids, labels = pad_batch(examples, pad_id)
                 (s, k), g = grad_fn(model, mx.array(ids), mx.array(labels))
@@ -548,6 +557,10 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
             mx.eval(model.trainable_parameters(), optimizer.state)
             step, tokens_seen = step + 1, tokens_seen + seen
             ctx["step"] = step
+            if not saved["reached"]:
+                # From here on, dying before the next checkpoint counts as a crash (checkpoints.py), as on PyTorch.
+                checkpoints.mark_step_reached(output_dir)
+                saved["reached"] = True
             logged.append(loss)
             bar.update(step - bar.n)
             tps, eta = rates(step, tokens_seen)

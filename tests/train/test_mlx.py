@@ -264,3 +264,49 @@ def test_a_stop_request_ends_the_mlx_evaluation_at_the_next_batch():
     ev = mlx_backend.evaluate(model, [{"input_ids": [1, 2], "labels": [-100, 2]}] * 4, 2, 0, 600, stop=SimpleNamespace(requested=True))
     assert (ev["eval_stopped"], ev["eval_examples"], ev["eval_loss"], ev["eval_timed_out"]) == (True, 0, None, False)
     assert model.modes == ["eval", "train"]  # back in training mode for the checkpoint that follows
+
+
+def _killed_at(sets, out, step):
+    """Start an MLX run and SIGKILL it (no checkpoint, as an abort or a Metal OOM) once it has logged `step`."""
+    import signal
+    import time
+
+    before = len(events(out))
+    proc = subprocess.Popen(train_cmd(sets), cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        steps = [e for e in events(out)[before:] if e["event"] == "step"]  # this start's steps only
+        if steps and steps[-1]["step"] >= step:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    return proc.returncode
+
+
+def test_an_mlx_run_that_dies_at_the_same_step_every_time_is_a_crash_loop(tmp_path):
+    out = tmp_path / "out"
+    sets = overrides(tmp_path, out, **EXTRA)
+    for _ in range(3):
+        assert _killed_at(sets, out, 5) == -9
+    meta = checkpoints.read_metadata(out)
+    assert (meta["last_step"], meta["resume_count"], meta["reached_step"]) == (4, 2, True)
+    r = run_train(sets)
+    assert r.returncode == 2, r.stdout + r.stderr  # the fourth start at checkpoint 4 is refused, as on PyTorch
+    assert checkpoints.read_metadata(out)["resume_count"] == 2  # and writes nothing
+
+
+def test_a_stop_inside_an_accumulation_window_keeps_the_last_complete_step(tmp_path):
+    out = tmp_path / "out"
+    # 4 micro-batches per optimizer step: SIGTERM lands inside a window far more often than at its end (the
+    # window is dropped, the last complete step saved); either way no step may be lost or repeated.
+    sets = overrides(tmp_path, out, **{**EXTRA, "training.gradient_accumulation_steps": 4, "training.save_steps": 100})
+    stopped = sigterm_when(sets, reached_step(out, 1))
+    assert stopped.returncode == 1, stopped.stdout
+    end = events(out, "end")[-1]
+    assert end["status"] == "interrupted" and end["step"] >= 1, end
+    ck = out / f"checkpoint-{end['step']}"
+    assert checkpoints.checkpoint_problem(ck) is None  # the last complete step, saved though save_steps is 100
+    r = run_train(sets)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(e["step"] for e in events(out, "step")) == list(range(1, 9))  # no step lost or repeated
