@@ -28,6 +28,7 @@ In the chat, /reset starts a new conversation and /quit (or Ctrl-D) ends it.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import random
@@ -246,10 +247,11 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
 # ----------------------------------------------------------------- the two ways to talk
 
 
-def conversation(persona: str) -> list[dict]:
+def conversation(persona: str, today: dt.date | None = None) -> list[dict]:
+    """The training prompt of the persona, dated today as the dated training conversations are."""
     from tasks.data.personas import system_prompt
 
-    return [{"role": "system", "content": system_prompt(persona)}]
+    return [{"role": "system", "content": system_prompt(persona, today or dt.date.today())}]
 
 
 def ask(engine, persona: str, question: str, max_rounds: int) -> str:

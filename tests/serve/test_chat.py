@@ -157,7 +157,7 @@ def test_tool_loop_call_result_answer(open_meteo):
     assert chat.answer(reply, messages, show=lines.append) == ANSWER
     roles = [m["role"] for m in messages]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "tool", "assistant"]
-    assert messages[0]["content"] == system_prompt("twain")
+    assert messages[0]["content"] == system_prompt("twain", dt.date.today())  # the dated training prompt
     first, second = messages[2]["tool_calls"][0], messages[4]["tool_calls"][0]
     assert first["function"] == {"name": "geocode_location", "arguments": {"city": "Lisbon"}} and first["type"] == "function"
     assert len(first["id"]) == 9 and first["id"].isalnum()
@@ -343,7 +343,7 @@ def test_ollama_engine_runs_the_loop(open_meteo, ollama, capsys):
         assert path == "/api/chat" and body["tools"] == TOOLS and body["stream"] is False and body["model"] == "weatherman"
     last = ollama.requests[2][1]["messages"]
     assert [m["role"] for m in last] == ["system", "user", "assistant", "tool", "assistant", "tool"]
-    assert last[0]["content"] == system_prompt("twain")
+    assert last[0]["content"] == system_prompt("twain", dt.date.today())  # the dated training prompt
     # Ollama's own call ids go back with the calls and the results; arguments stay objects.
     assert last[2]["tool_calls"] == [{"id": "call_k3v9x2qa", "function": {"name": "geocode_location", "arguments": {"city": "Lisbon"}}}]
     assert last[3]["tool_call_id"] == "call_k3v9x2qa" and json.loads(last[3]["content"]) == {"results": [LISBON]}
