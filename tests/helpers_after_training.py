@@ -70,10 +70,10 @@ def conversations() -> list[dict]:
         {  # a tool error
             "messages": [
                 {"role": "system", "content": SYSTEM["neutral"]},
-                {"role": "user", "content": "Weather in Atlantis?"},
-                {"role": "assistant", "content": None, "tool_calls": [_call("call_d1", "geocode_location", {"city": "Atlantis"})]},
-                {"role": "tool", "tool_call_id": "call_d1", "content": json.dumps({"error": "location not found", "query": "Atlantis"})},
-                {"role": "assistant", "content": "I could not find a place called Atlantis. Which country is it in?"},
+                {"role": "user", "content": "Weather in Xqzzyville?"},
+                {"role": "assistant", "content": None, "tool_calls": [_call("call_d1", "geocode_location", {"city": "Xqzzyville"})]},
+                {"role": "tool", "tool_call_id": "call_d1", "content": json.dumps({"error": "location not found", "query": "Xqzzyville"})},
+                {"role": "assistant", "content": "I could not find a place called Xqzzyville. Which country is it in?"},
             ],
             "tags": {"persona": "neutral", "scenario": "error"},
         },

@@ -13,6 +13,9 @@ the weather model only where a city sits high, so most are rounded.
 from __future__ import annotations
 
 import argparse
+import functools
+import gzip
+from pathlib import Path
 from typing import NamedTuple
 
 from tasks import ui
@@ -441,11 +444,58 @@ MISSPELLINGS = {
 MISSPELLINGS = {k: v for k, v in MISSPELLINGS.items() if v is not None}
 ALIASES: dict[str, str] = NATIVE_NAMES | MISSPELLINGS
 
-# Fictional or invented names: no geocoder returns them.
-UNKNOWN_PLACES = [
+WORLD_DIR = Path(__file__).resolve().parents[2] / "data" / "world"
+
+
+class Place(NamedTuple):
+    """One GeoNames city of 15,000 people or more, named as Open-Meteo's geocoder names it."""
+
+    geonameid: int
+    name: str
+    admin1: str
+    country_code: str
+    country: str
+    population: int
+    timezone: str
+    latitude: float
+    longitude: float
+
+
+@functools.cache
+def world_places() -> tuple[Place, ...]:
+    """The shipped place table (data/world/places.tsv.gz, rebuilt by data/world/build_places.py), largest first."""
+    path = WORLD_DIR / "places.tsv.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; rebuild it with python data/world/build_places.py (see its docstring)")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        next(f)
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    return tuple(Place(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), r[6], float(r[7]), float(r[8])) for r in rows)
+
+
+@functools.cache
+def known_names() -> frozenset[str]:
+    """Lower-cased names of every GeoNames place of 1,000 people or more (data/world/known_names.txt.gz)."""
+    path = WORLD_DIR / "known_names.txt.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; rebuild it with python data/world/build_places.py (see its docstring)")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return frozenset(line.strip() for line in f if line.strip())
+
+
+def is_real_place(name: str) -> bool:
+    """True where a geocoder could find `name`: it is a GeoNames place of 1,000+ people or a built-in city."""
+    key = " ".join(name.split()).lower()
+    return key in known_names() or key in _BY_KEY
+
+
+# Fictional or invented names: no geocoder returns them. Names that are also real towns
+# (El Dorado, Avalon, Atlantis, Gotham, Shangri-La, Florin...) are dropped below.
+_FICTIONAL = [
     "Atlantis", "El Dorado", "Shangri-La", "Gotham", "Narnia", "Wakanda", "Lilliput", "Brigadoon",
     "Xanadu", "Camelot", "Avalon", "Mordor", "Hogsmeade", "Bikini Bottom", "Zubrowka", "Latveria",
     "Genovia", "Ruritania", "Freedonia", "Sokovia", "Elbonia", "Florin", "Arendelle", "Themyscira",
+    "Hobbiton", "Rivendell", "Neverland", "Oz", "Laputa", "Erewhon", "Utopia", "Vulcan City",
 ]
 # Syllables for invented town names ("Brimvale", "Quorrington"): more unknown places
 # than a fixed list, so the model learns the shape, not a list of names.
@@ -459,10 +509,14 @@ def invented_place(rng) -> str:
     """A made-up town name (fictional list or two invented syllables)."""
     if rng.random() < 0.35:
         return rng.choice(UNKNOWN_PLACES)
-    return rng.choice(_SYLLABLES_A) + rng.choice(_SYLLABLES_B)
+    while True:  # a few syllable pairs are real towns (Fennville, Michigan): draw again
+        name = rng.choice(_SYLLABLES_A) + rng.choice(_SYLLABLES_B)
+        if not is_real_place(name):
+            return name
 
 
 _BY_KEY: dict[str, str] = {c.name.lower(): c.name for c in CITIES} | {a.lower(): n for a, n in ALIASES.items()}
+UNKNOWN_PLACES = [n for n in _FICTIONAL if not is_real_place(n)]
 
 
 def geocode(name: str) -> City | None:

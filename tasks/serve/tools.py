@@ -33,7 +33,7 @@ import urllib.request
 from collections.abc import Callable
 
 from tasks import ui
-from tasks.data import weather
+from tasks.data import openmeteo, weather
 
 TAG = "TOOLS"
 GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1/search"
@@ -41,9 +41,8 @@ FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
 TIMEOUT_S = 10.0
 USER_AGENT = "weatherman-lora (https://open-meteo.com is free for non-commercial use)"
 
-CURRENT_FIELDS = ("temperature_2m", "apparent_temperature", "relative_humidity_2m", "precipitation", "weather_code", "wind_speed_10m")
-DAILY_FIELDS = ("weather_code", "temperature_2m_max", "temperature_2m_min", "precipitation_sum", "precipitation_probability_max")
-INTEGER_FIELDS = ("relative_humidity_2m", "weather_code", "precipitation_probability_max")
+# Fields and result shapes are tasks/data/openmeteo.py's, shared with the generator.
+CURRENT_FIELDS, DAILY_FIELDS = openmeteo.CURRENT_FIELDS, openmeteo.DAILY_FIELDS
 
 # The failure reasons the generator's error conversations use (generate.TOOL_FAILURES), by cause.
 TIMED_OUT = "Request timed out"
@@ -199,13 +198,6 @@ def narrow(results: list, wanted: str) -> list:
     return places
 
 
-# Open-Meteo returns up to `count` places of a name, villages included, largest first. Training saw several
-# results only for a name that several sizeable cities share (Portland, Oregon and Maine; San Jose; Valencia;
-# Cordoba): keep the first place, then the others of at least this population, at most MAX_PLACES in all.
-SIZEABLE_PLACE = 50_000
-MAX_PLACES = 4
-
-
 def geocode_location(args: dict, get_json: GetJson) -> dict:
     """{"results": [{name, latitude, longitude, elevation, country, country_code[, admin1]}]} or {"results": []}."""
     city, country = args["city"].strip(), (args.get("country") or "").strip()
@@ -223,41 +215,17 @@ def geocode_location(args: dict, get_json: GetJson) -> dict:
         results = answer.get("results") or []
     if country:
         results = narrow(results, country)
-    hits, regions = [], []
-    for r in results:
-        if not (isinstance(r, dict) and _is_number(r.get("latitude")) and _is_number(r.get("longitude"))):
-            continue
-        if hits and (len(hits) >= MAX_PLACES or not _is_number(r.get("population")) or r["population"] < SIZEABLE_PLACE):
-            continue
-        # Two decimals (about 1 km), as every coordinate the model saw in training was written.
-        hit = {"name": r.get("name", city), "latitude": round(float(r["latitude"]), 2), "longitude": round(float(r["longitude"]), 2)}
-        if _is_number(r.get("elevation")):
-            hit["elevation"] = float(r["elevation"])
-        hit.update({k: r[k] for k in ("country", "country_code") if r.get(k)})
-        hits.append(hit)
-        regions.append(r.get("admin1"))
-    if len(hits) > 1:  # as trained: the state or region comes with a place whose name others share
-        for hit, region in zip(hits, regions, strict=True):
-            if region:
-                hit["admin1"] = region
-    return {"results": hits}
+    return openmeteo.shape_geocode(results, city)
 
 
 def get_current_weather(args: dict, get_json: GetJson) -> dict:
     """The `current()` shape of tasks/data/weather.py from Open-Meteo's `current=` block."""
     query = {"latitude": args["latitude"], "longitude": args["longitude"], "current": ",".join(CURRENT_FIELDS), "timezone": "auto"}
     answer = get_json(endpoints()[1] + "?" + urllib.parse.urlencode(query))
-    now = answer.get("current")
-    if not isinstance(now, dict) or any(k not in now for k in ("time", *CURRENT_FIELDS)):
+    shaped = openmeteo.shape_current(args["latitude"], args["longitude"], answer)
+    if shaped is None:
         raise ToolError(UPSTREAM)
-    current = {"time": now["time"]}
-    for key in CURRENT_FIELDS:
-        current[key] = _value(key, now[key])
-        if key == "weather_code":
-            current["weather_description"] = _description(now[key])
-    # Coordinates as asked: the model checks its answer against the place it looked up.
-    return {"latitude": args["latitude"], "longitude": args["longitude"],
-            "current_units": _units(answer.get("current_units"), weather.CURRENT_UNITS), "current": current}
+    return shaped
 
 
 def get_forecast(args: dict, get_json: GetJson) -> dict:
@@ -266,17 +234,10 @@ def get_forecast(args: dict, get_json: GetJson) -> dict:
     query = {"latitude": args["latitude"], "longitude": args["longitude"], "daily": ",".join(DAILY_FIELDS),
              "timezone": "auto", "forecast_days": days}
     answer = get_json(endpoints()[1] + "?" + urllib.parse.urlencode(query))
-    daily = answer.get("daily")
-    if not isinstance(daily, dict) or any(not isinstance(daily.get(k), list) for k in ("time", *DAILY_FIELDS)):
+    shaped = openmeteo.shape_forecast(args["latitude"], args["longitude"], answer, days)
+    if shaped is None:
         raise ToolError(UPSTREAM)
-    n = min(days, len(daily["time"]))
-    out = {"time": daily["time"][:n]}
-    for key in DAILY_FIELDS:
-        out[key] = [_value(key, v) for v in daily[key][:n]]
-        if key == "weather_code":
-            out["weather_description"] = [_description(v) for v in daily[key][:n]]
-    return {"latitude": args["latitude"], "longitude": args["longitude"],
-            "daily_units": _units(answer.get("daily_units"), weather.DAILY_UNITS), "daily": out}
+    return shaped
 
 
 TOOLS = {"geocode_location": geocode_location, "get_current_weather": get_current_weather, "get_forecast": get_forecast}
@@ -289,28 +250,6 @@ def call(name: str, arguments, get_json: GetJson | None = None) -> dict:
         return TOOLS[name](args, get_json or http_get_json)
     except ToolError as exc:
         return {"error": True, "reason": str(exc)}
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _value(key: str, value):
-    """Integers where the training data had integers, floats elsewhere; null stays null (Open-Meteo's missing value)."""
-    if value is None or not _is_number(value):
-        return None
-    # Floats as floats (15.0, not 15): the generator's JSON always wrote them so.
-    return int(round(value)) if key in INTEGER_FIELDS else float(value)
-
-
-def _description(code) -> str | None:
-    return weather.describe(int(code)) if _is_number(code) else None
-
-
-def _units(got, trained: dict) -> dict:
-    """The trained unit keys, with Open-Meteo's unit strings where it gave them (they are the same by default)."""
-    got = got if isinstance(got, dict) else {}
-    return {k: got.get(k, unit) for k, unit in trained.items()}
 
 
 def run(name: str, arguments: str) -> None:
