@@ -52,7 +52,7 @@ from pathlib import Path
 
 from tasks import ui
 
-from tasks.data import freshness, gazetteer, phrasing, weather
+from tasks.data import freshness, gazetteer, localtime, phrasing, weather
 from tasks.data.phrasing import When, number_word
 from tasks.data.personas import PERSONAS, Persona, system_prompt
 
@@ -169,7 +169,8 @@ class Conversation:
         self.world = world  # seeds the weather: every call in one conversation sees the same weather
         self.split = split
         self.persona: Persona = PERSONAS[persona]
-        self.now = pick_moment(rng)
+        # The minute comes from the world's own seed, so the conversation's other draws stay as they were.
+        self.now = pick_moment(rng).replace(minute=random.Random(f"{world}:minute").randrange(60))
         self.today = self.now.date() if dated else None
         self.messages: list[dict] = [{"role": "system", "content": system_prompt(persona, self.today)}]
 
@@ -640,7 +641,10 @@ def day_details(c: Conversation, ask: Ask, rows: list[dict], start: dt.date, ski
 
 
 def mood_now(now: dict) -> str:
-    return mood_of(now["weather_code"], now["temperature_2m"], now["wind_speed_10m"])
+    mood = mood_of(now["weather_code"], now["temperature_2m"], now["wind_speed_10m"])
+    hour = int(now["time"][11:13])  # the place's own clock
+    # After dark a fair or hot reading gets no sunscreen, shade or picnic advice.
+    return "night" if (hour < 6 or hour >= 20) and mood in ("fair", "hot") else mood
 
 
 def mood_of(code: int, t: float, wind_kmh: float = 0.0) -> str:
@@ -690,6 +694,7 @@ ADVICE = {
     "fair": ["[It's|It looks like] [a good|a fine|a decent] [day|time|spell] for [a walk|being outdoors|a picnic|a bike ride|errands on foot].",
              "[No umbrella needed|Leave the umbrella behind|Skip the umbrella|No need for a brolly][ today| this time|].",
              "[Sunglasses|A hat|Sunscreen] [may be|could be|might be] [useful|worth packing|handy] [if you're out for long|later on|around midday]."],
+    "night": ["[The sun is down|It's dark out now|It's night there], so [dress for the temperature|a layer for later is plenty|no sun protection is needed][ if you head out|]."],
     "mild": ["[A light jacket|A light layer|A sweater] [should be enough|will do|is plenty][ if you head out|]."],
     "fog": ["[Visibility may be poor|Fog can cut visibility], so [drive carefully|allow extra time on the roads|take care on the roads]."],
 }
@@ -865,7 +870,11 @@ def geocode_call(c: Conversation, m: phrasing.Mention) -> tuple[str, dict, dict]
 
 def weather_call(c: Conversation, city: gazetteer.City, ask: Ask) -> tuple[str, dict, dict]:
     if ask.when.kind == "now":
-        return ("get_current_weather", {"latitude": city.latitude, "longitude": city.longitude}, weather.current(city, c.now, c.world))
+        # The conversation's moment is one instant (read as UTC); each place reports it on its own clock,
+        # as Open-Meteo's timezone=auto does: Ottawa at 07:00 is Kigali at 13:00.
+        # The date stays the conversation's (its forecasts and "today" are dated so), the time of day is the place's.
+        here = dt.datetime.combine(c.now.date(), localtime.local(c.now, localtime.city_zone(city)).time())
+        return ("get_current_weather", {"latitude": city.latitude, "longitude": city.longitude}, weather.current(city, here, c.world))
     return ("get_forecast", {"latitude": city.latitude, "longitude": city.longitude, "days": ask.when.days},
             weather.forecast(city, c.now.date(), ask.when.days, c.world))
 

@@ -24,6 +24,7 @@ def timezone_of(name: str, country_code: str) -> str:
     raise KeyError(f"{name}, {country_code}: not in data/world/places.tsv.gz")
 
 
+@functools.cache
 def city_zone(city) -> str:
     """The time zone of a built-in gazetteer city (by its table twin, else the closest table place of its country)."""
     best, zone = None, None

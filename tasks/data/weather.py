@@ -176,7 +176,7 @@ def current(city: City, when: dt.datetime, world: str) -> dict:
         "longitude": city.longitude,
         "current_units": CURRENT_UNITS,
         "current": {
-            "time": when.strftime("%Y-%m-%dT%H:00"),
+            "time": when.replace(minute=when.minute - when.minute % 15).strftime("%Y-%m-%dT%H:%M"),  # Open-Meteo's 15-minute step
             "temperature_2m": temp,
             "apparent_temperature": round(feels, 1),
             "relative_humidity_2m": humidity,

@@ -696,3 +696,38 @@ def test_link_data_is_idempotent_and_refuses_to_clobber_a_file(tmp_path, capsys)
     assert links.main(["--root", str(tmp_path)]) == 1
     assert train.read_text(encoding="utf-8") == "mine\n"
     assert "regular file is in the way" in capsys.readouterr().err
+
+
+def test_each_place_reports_the_moment_on_its_own_clock(full):
+    """One instant per conversation, on each place's wall clock (Open-Meteo's timezone=auto), in 15-minute steps:
+    before, Ottawa and Kigali both read 07:00 in every conversation that held both."""
+    pairs = same_hour = 0
+    minutes = set()
+    for conv in full:
+        reads = [(r["longitude"], r["current"]["time"]) for r in results(conv).values() if "current" in r]
+        minutes |= {t[14:16] for _, t in reads}
+        for i, (lon_a, t_a) in enumerate(reads):
+            for lon_b, t_b in reads[i + 1:]:
+                if abs(lon_a - lon_b) >= 45:
+                    pairs += 1
+                    same_hour += t_a[11:13] == t_b[11:13]
+    assert pairs > 500 and same_hour / pairs < 0.05, (pairs, same_hour)
+    assert minutes == {"00", "15", "30", "45"}
+
+
+def test_no_sun_advice_after_dark(full):
+    """A current reading at night on the place's own clock gets no sunscreen, sunglasses or shade advice."""
+    night = 0
+    for conv in full:
+        msgs = conv["messages"]
+        readings = [(k, json.loads(m["content"])) for k, m in enumerate(msgs) if m["role"] == "tool" and '"current"' in m["content"]]
+        if len(readings) != 1:
+            continue  # comparisons take their mood from all places
+        k, reading = readings[0]
+        hour = int(reading["current"]["time"][11:13])
+        if hour >= 6 and hour < 20:
+            continue
+        night += 1
+        answer = next(m["content"] for m in msgs[k + 1:] if m["role"] == "assistant" and m.get("content"))
+        assert not re.search(r"sunscreen|sunglasses|seek shade|midday sun", answer, re.I), (conv["metadata"]["id"], answer)
+    assert night > 500
