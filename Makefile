@@ -78,7 +78,7 @@ DATA_METADATA := data/synthetic/merge_metadata.json
 # The dataset's inputs. Their times only trigger a check; tasks/data/freshness.py decides by content
 # (the digest the generator recorded in $(DATA_METADATA)), so a fresh clone or an edited comment
 # never regenerates the tracked data, and a changed generator does.
-DATA_INPUTS := $(wildcard tasks/data/*.py configs/tools.json configs/chat_template.jinja tasks/train/template.py data/real/*.jsonl configs/training_config_cpu.yaml configs/training_config_m4.yaml configs/training_config_h100.yaml)
+DATA_INPUTS := $(wildcard tasks/data/*.py tasks/data/*/*.py data/world/*.tsv data/world/*.gz configs/tools.json configs/chat_template.jinja tasks/train/template.py data/real/*.jsonl configs/training_config_cpu.yaml configs/training_config_m4.yaml configs/training_config_h100.yaml)
 # A missing data file reruns the check too.
 DATA_PRESENT := $(if $(filter 3,$(words $(wildcard $(DATA_FINAL) $(DATA_METADATA)))),,_always)
 
