@@ -52,7 +52,7 @@ from pathlib import Path
 
 from tasks import ui
 
-from tasks.data import climate, freshness, gazetteer, localtime, phrasing, weather
+from tasks.data import climate, freshness, gazetteer, localtime, openmeteo, phrasing, weather
 from tasks.data.phrasing import When, number_word
 from tasks.data.personas import PERSONAS, Persona, system_prompt
 
@@ -1647,6 +1647,7 @@ BEFORE_19 = {
                 "tropical_forecast_steps": 3802, "tropical_jumps_4C_or_more": 0.1152},
     "far_apart_current_readings_on_one_local_hour": {"pairs": 744, "same_hour": 744},
     "real_places_taught_as_not_found": {"asks": 800, "real": 84},
+    "geocode_results": {"results": 13564, "accented": 0, "several_places": 713},
 }
 
 
@@ -1710,6 +1711,7 @@ def write_dataset(out_dir: str | Path = OUT_DIR, n_total: int = N_TOTAL, seed: i
         # the forecasts against real monthly normals (tasks/data/climate.py), and the same figure for the data
         # before issue 19 (generator 2.0.0 at commit 3be82b2, drawn from latitude and altitude alone)
         "climate": climate.measure(conversations),
+        "geocode_results": openmeteo.measure_geocodes(conversations),
         "before_issue_19": BEFORE_19,
         "seconds": {"generate_and_write": round(t_generate, 2)},
     }

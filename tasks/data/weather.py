@@ -162,17 +162,15 @@ def forecast(city: City, start: dt.date, days: int, world: str) -> dict:
 
 
 def geocode_result(found: list[City]) -> dict:
-    """What geocode_location returns for the places found (gazetteer.geocode_all); Open-Meteo omits
-    `results` when nothing matches, the project's tool returns an empty list so that the answer is
-    explicit. `admin1` (state or region) comes with a place whose name others share."""
-    rows = []
-    for city in found:
-        row = {"name": city.name, "latitude": city.latitude, "longitude": city.longitude,
-               "elevation": float(city.elevation), "country": city.country, "country_code": city.country_code}
-        if city.admin1:
-            row["admin1"] = city.admin1
-        rows.append(row)
-    return {"results": rows}
+    """What geocode_location returns for the places found (gazetteer.geocode_all), shaped by the live tool's
+    own function (openmeteo.shape_geocode): the same fields, rounding and admin1 rule. Open-Meteo omits
+    `results` when nothing matches; the project's tool returns an empty list so that the answer is explicit."""
+    from tasks.data import openmeteo
+
+    rows = [{"name": c.name, "latitude": c.latitude, "longitude": c.longitude, "country": c.country,
+             "country_code": c.country_code, "admin1": c.admin1, "population": c.population,
+             **({"elevation": c.elevation} if c.elevation is not None else {})} for c in found]
+    return openmeteo.shape_geocode(rows, found[0].name if found else "")
 
 
 def run(city_name: str, date: str, days: int, seed: int) -> None:

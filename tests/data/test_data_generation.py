@@ -219,7 +219,9 @@ def test_compare_geocodes_both_places_in_parallel_and_names_the_warmer(full):
         for t in temps:  # both figures, in the units asked
             assert gd.fmt(t) in first or gd.fmt(gd.to_fahrenheit(t)) in first, first
         if temps[0] != temps[1]:
-            assert places[0 if temps[0] > temps[1] else 1] in first.split(" warmer")[0].split(" wins")[0], first
+            # the tool names "São Paulo", the answer may keep the user's "Sao Paulo"
+            warmer = gazetteer.fold(places[0 if temps[0] > temps[1] else 1])
+            assert warmer in gazetteer.fold(first.split(" warmer")[0].split(" wins")[0]), first
         seen += 1
     assert seen > 500
 
