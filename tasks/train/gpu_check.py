@@ -8,7 +8,7 @@ weights (all 32 layers when the GPU's free memory holds the largest micro-batch 
 sizes, else fewer, said and scaled), the H100 profile's LoRA and batching
 (configs/training_config_h100.yaml), the project's template and collator on the tracked data
 (data/synthetic/final_train.jsonl). Parts, each with its own time limit, each one JSON line
-appended to the log (after an `env` line; a `summary` line closes the run):
+appended to the log (after an `env` line; a `summary` line closes the run), in tasks/train/gpu_check_parts.py:
 
 - throughput: tokens/s of the real Trainer (tasks.train.train.make_trainer) and MFU, the FLOP
   formula printed (tasks.train.plan.flops_per_token; the GPU's dense bf16 peak from PEAK_BF16);
@@ -44,8 +44,7 @@ from pathlib import Path
 
 from tasks import ui
 from tasks.config import ROOT, load_config
-
-TAG = "GPU-CHECK"
+from tasks.train.gpu_check_parts import TAG, PartTimeout, SkipPart, part_attention, part_memory, part_padding, part_resume, part_throughput
 LOG = ROOT / "logs" / "gpu_check.json"
 H100_CONFIG = ROOT / "configs" / "training_config_h100.yaml"
 CPU_CONFIG = ROOT / "configs" / "training_config_cpu.yaml"
@@ -84,14 +83,6 @@ GPU = Settings(False, 256, 2, 10, None, 8, 2, 2, LIMITS)
 # The tiny shape's cost is its 32,000-token LM head: short sequences keep `make check` fast.
 TINY = Settings(True, 32, 1, 3, 1, 5, 2, 1, LIMITS, max_seq_length=512, pack_tokens=1024)
 DEFAULT_BUDGET_S = 460  # under 8 minutes with the start
-
-
-class SkipPart(Exception):
-    """A part that cannot run here; the message says why."""
-
-
-class PartTimeout(Exception):
-    pass
 
 
 @contextlib.contextmanager
@@ -167,272 +158,6 @@ def head_of_data(path: Path, lines: int) -> Path:
     with open(FINAL_TRAIN, encoding="utf-8") as fh:
         path.write_text("".join(itertools.islice(fh, lines)), encoding="utf-8")
     return path
-
-
-# ----------------------------------------------------------------- the parts
-
-
-def flop_formula(shape, mean_len: float, ckpt: bool, attention: str, batch: int) -> tuple[float, str]:
-    from tasks.train import plan
-
-    fpt = plan.flops_per_token(shape, mean_len, ckpt, attention, batch * mean_len)
-    keys = mean_len / 2 if attention == "flash_attention_2" else batch * mean_len
-    text = (f"FLOPs/token = passes x (2 x params + 4 x layers x hidden x keys) = {3 if ckpt else 2} x (2 x {shape.params():,} + "
-            f"4 x {shape.layers} x {shape.hidden} x {keys:,.0f}) = {fpt:.4e} (tasks.train.plan.flops_per_token, {attention})")
-    return fpt, text
-
-
-def part_throughput(ctx: dict, limit: float) -> dict:
-    import torch
-    import transformers
-
-    from tasks.train import bench
-
-    s, trainer, choice, cuda = ctx["settings"], ctx["trainer"], ctx["choice"], ctx["choice"].device == "cuda"
-    recorder = bench.RecordingCollator(trainer.data_collator, ctx["tok"].pad_token_id)
-    trainer.data_collator = ctx["recorder"] = recorder
-    marks, soft_end = {}, time.monotonic() + 0.8 * limit
-
-    class Clock(transformers.TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if cuda:
-                torch.cuda.synchronize()
-            marks[state.global_step] = (time.perf_counter(), state.num_input_tokens_seen)
-            if time.monotonic() > soft_end and state.global_step > s.warmup:
-                control.should_training_stop = True  # out of time: measure the steps done
-            return control
-
-    trainer.add_callback(Clock())
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    trainer.train()
-    last = max(marks)
-    if last <= s.warmup:
-        raise SkipPart(f"only {last} steps in {limit:.0f} s: none measured after {s.warmup} warm-up steps")
-    (t0, n0), (t1, n1) = marks[s.warmup], marks[last]
-    tps = (n1 - n0) / (t1 - t0)
-    convs = sum(int((b["position_ids"] == 0).sum()) if "position_ids" in b else b["input_ids"].shape[0] for b in recorder.batches)
-    mean_len = recorder.real / max(1, convs)
-    t = ctx["cfg"]["training"]
-    shape, full = ctx["shape"], ctx["full_shape"]
-    fpt, formula = flop_formula(shape, mean_len, t["gradient_checkpointing"], choice.attn_implementation, t["per_device_batch_size"])
-    peak, peak_source = ctx["peak"]
-    mfu = tps * fpt / peak if peak else None
-    row = {"status": "ok", "tokens_per_s": round(tps, 1), "measured_steps": last - s.warmup, "warmup_steps": s.warmup,
-           "tokens_per_step": round((n1 - n0) / (last - s.warmup), 1), "mean_conversation_tokens": round(mean_len, 1),
-           "batch": t["per_device_batch_size"], "accumulation": t["gradient_accumulation_steps"],
-           "gradient_checkpointing": t["gradient_checkpointing"], "flops_per_token": fpt, "flop_formula": formula,
-           "peak_flops": peak, "peak_source": peak_source, "mfu": round(mfu, 4) if mfu is not None else None,
-           "mfu_formula": "MFU = tokens/s x FLOPs/token / peak FLOP/s"}
-    if shape.layers != full.layers and mfu is not None:
-        fpt_full, _ = flop_formula(full, mean_len, t["gradient_checkpointing"], choice.attn_implementation, t["per_device_batch_size"])
-        row["tokens_per_s_full_model"] = round(mfu * peak / fpt_full, 1)
-        row["scaled"] = f"measured with {shape.layers} of {full.layers} layers; full-model tokens/s = MFU x peak / its FLOPs/token"
-    if cuda:
-        row["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2)
-    ui.info(TAG, f"throughput: {tps:,.0f} tokens/s over {last - s.warmup} steps; {formula}")
-    ui.info(TAG, "MFU: " + (f"{tps:,.0f} x {fpt:.4e} / {peak:.4g} = {100 * mfu:.1f}%" if mfu is not None else peak_source))
-    return row
-
-
-def part_padding(ctx: dict, limit: float) -> dict:
-    rec = ctx.get("recorder")
-    if rec is None or not rec.batches:
-        raise SkipPart("needs the batches of the throughput part, which did not run")
-    share = rec.padding / max(1, rec.real + rec.padding)
-    padded = real = 0
-    for b in rec.batches:  # what right-padding each micro-batch to its longest conversation would process
-        if "position_ids" in b:
-            pos = b["position_ids"][0].tolist()
-            starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
-            lengths = [starts[i + 1] - starts[i] for i in range(len(starts) - 1)]
-        else:
-            lengths = b["attention_mask"].sum(dim=1).tolist()
-        padded += len(lengths) * max(lengths)
-        real += sum(lengths)
-    alt = 1 - real / max(1, padded)
-    ok = share == 0 if ctx["choice"].padding_free else True
-    ui.info(TAG, f"padding: {100 * share:.2f}% of {rec.real + rec.padding:,} processed tokens "
-                 f"({'padding-free' if ctx['choice'].padding_free else 'padded'} batches); padded batches would spend {100 * alt:.1f}%")
-    return {"status": "ok" if ok else "failed", "padding_share": round(share, 4), "padding_share_if_padded": round(alt, 4),
-            "tokens": rec.real + rec.padding, "micro_batches": len(rec.batches), "padding_free": ctx["choice"].padding_free}
-
-
-def part_memory(ctx: dict, limit: float) -> dict:
-    import torch
-
-    from tasks.train import plan
-
-    cfg, choice, trainer = ctx["cfg"], ctx["choice"], ctx["trainer"]
-    collator = getattr(trainer.data_collator, "inner", trainer.data_collator)
-    longest = ctx["longest"]
-    tokens = sum(len(e["input_ids"]) for e in longest)
-    lora, t = cfg["lora"], cfg["training"]
-    pred = plan.memory(ctx["shape"], lora["r"], list(lora["target_modules"]), tokens, t["gradient_checkpointing"], False,
-                       lora["dropout"] > 0, choice.attn_implementation, choice.padding_free)
-    cuda = choice.device == "cuda"
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    trainer.model.train()
-    try:
-        loss = trainer.training_step(trainer.model, collator(longest))
-    except torch.OutOfMemoryError:
-        raise SkipPart(f"out of memory at {tokens:,} tokens; make plan predicted {pred['total'] / 1e9:.2f} GB") from None
-    trainer.model.zero_grad(set_to_none=True)
-    row = {"tokens": tokens, "conversations": len(longest), "predicted_gb": round(pred["total"] / 1e9, 2),
-           "predicted_parts_gb": {k: round(v / 1e9, 3) for k, v in pred.items() if k != "total"},
-           "optimizer_state": trainer.optimizer is not None, "loss": round(float(loss), 4), "layers": ctx["shape"].layers}
-    what = f"the {len(longest)} longest of the first {ctx['longest_pool']} conversations by size, {tokens:,} tokens"
-    if not cuda:
-        ui.info(TAG, f"memory: make plan predicts {row['predicted_gb']} GB for {what}; not measured (no CUDA)")
-        return {"status": "skipped", "reason": "no CUDA device: the allocator's peak is measured on a GPU only (the step ran)", **row}
-    torch.cuda.synchronize()
-    measured, reserved = torch.cuda.max_memory_allocated(), torch.cuda.max_memory_reserved()
-    row.update({"status": "ok", "measured_gb": round(measured / 1e9, 2), "reserved_gb": round(reserved / 1e9, 2),
-                "measured_over_predicted": round(measured / pred["total"], 3), "plan_holds": measured <= pred["total"] * 1.10})
-    ui.info(TAG, f"memory: peak {row['measured_gb']} GB allocated ({row['reserved_gb']} reserved) for {what}; make plan "
-                 f"predicted {row['predicted_gb']} GB (x{row['measured_over_predicted']})")
-    return row
-
-
-def _token_losses(model, ids, labels, position_ids=None):
-    import torch
-
-    with torch.no_grad():
-        logits = model(input_ids=ids, position_ids=position_ids).logits[0, :-1].float()
-    target = labels[0, 1:]
-    keep = target != -100
-    return torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="none").double().cpu()
-
-
-def part_attention(ctx: dict, limit: float) -> dict:
-    import torch
-
-    from tasks.train import train
-
-    choice, model = ctx["choice"], ctx["trainer"].model
-    examples, total = [], 0
-    for e in ctx["train_set"]:  # a packed row of a few conversations
-        if total + len(e["input_ids"]) > ctx["settings"].pack_tokens and len(examples) >= 2:
-            break
-        examples.append(e)
-        total += len(e["input_ids"])
-    if len(examples) < 2:
-        raise SkipPart("fewer than two conversations to pack")
-    device = next(model.parameters()).device
-    packed = train.make_collator(dataclasses.replace(choice, padding_free=True), ctx["tok"])(examples)
-    ids, labels, pos = (packed[k].to(device) for k in ("input_ids", "labels", "position_ids"))
-    base = model.get_base_model()
-    model.eval()
-    losses, skipped = {}, None
-    try:
-        base.set_attn_implementation("sdpa")
-        sep = torch.cat([_token_losses(model, torch.tensor([e["input_ids"]], device=device),
-                                       torch.tensor([[-100] + e["labels"][1:]], device=device)) for e in examples])
-        losses["packed_sdpa"] = _token_losses(model, ids, labels, pos)
-        losses["leak_sdpa"] = _token_losses(model, ids, labels, None)  # no position ids: one long causal row
-        if choice.device != "cuda":
-            skipped = "flash-attn needs a CUDA GPU"
-        elif not train._flash_attn_importable():
-            skipped = "flash-attn is not installed (import flash_attn failed)"
-        else:
-            base.set_attn_implementation("flash_attention_2")
-            losses["packed_flash"] = _token_losses(model, ids, labels, pos)
-    finally:
-        base.set_attn_implementation(choice.attn_implementation)
-        model.train()
-
-    def mean_abs(a, b):
-        return float((a - b).abs().mean())
-
-    row = {"tokens": ids.shape[1], "conversations": len(examples), "loss_separate_sdpa": round(float(sep.mean()), 6),
-           **{f"loss_{k}": round(float(v.mean()), 6) for k, v in losses.items()},
-           **{f"mean_abs_token_diff_{k}": mean_abs(v, sep) for k, v in losses.items()}, "dtype": choice.dtype}
-    leak = row["mean_abs_token_diff_leak_sdpa"]
-    packed_keys = [k for k in losses if k.startswith("packed_")]
-    agree = all(row[f"mean_abs_token_diff_{k}"] < 0.1 * leak for k in packed_keys)
-    if "packed_flash" in losses:
-        row["flash_vs_sdpa_loss_diff"] = abs(row["loss_packed_flash"] - row["loss_packed_sdpa"])
-        row["flash_vs_sdpa_mean_abs_token_diff"] = mean_abs(losses["packed_flash"], losses["packed_sdpa"])
-    else:
-        row["flash_vs_sdpa_loss_diff"] = None
-        row["flash_skipped"] = skipped
-    row["status"] = "ok" if agree else "failed"
-    row["criterion"] = "each packed kernel's mean |token loss - separate| is under a tenth of the leak's"
-    ui.info(TAG, f"attention: {len(examples)} conversations packed in {ids.shape[1]:,} tokens; loss alone {row['loss_separate_sdpa']:.6f}, "
-                 + ", ".join(f"{k.replace('_', ' ')} {row['loss_' + k]:.6f} (mean |token diff| {row['mean_abs_token_diff_' + k]:.2e})" for k in losses))
-    if skipped:
-        ui.warning(f"[{TAG}] attention: flash-attn varlen vs sdpa skipped: {skipped}")
-    else:
-        ui.info(TAG, f"attention: flash-attn varlen vs sdpa on the same packed batch: loss differs by {row['flash_vs_sdpa_loss_diff']:.2e}")
-    return row
-
-
-def _events(out: Path) -> list[dict]:
-    path = out / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _child(ctx: dict, log: Path, stop_at: int | None, deadline: float) -> tuple[int, float | None]:
-    """One start of the real training entry (this module's --train-child); SIGTERM once `stop_at` is logged."""
-    cmd = [sys.executable, "-m", "tasks.train.gpu_check", "--train-child", str(ctx["child_spec"])]
-    env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "NO_COLOR": "1"}
-    out, sent = ctx["resume_out"], None
-    with open(log, "w", encoding="utf-8") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-        try:
-            while proc.poll() is None:
-                if time.monotonic() > deadline:
-                    raise PartTimeout
-                if stop_at is not None and sent is None and any(e["event"] == "step" and e["step"] >= stop_at for e in _events(out)):
-                    proc.send_signal(signal.SIGTERM)
-                    sent = time.monotonic()
-                time.sleep(0.05)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return proc.returncode, (time.monotonic() - sent) if sent else None
-
-
-def part_resume(ctx: dict, limit: float) -> dict:
-    from tasks.train import checkpoints
-
-    s, out, deadline = ctx["settings"], ctx["resume_out"], time.monotonic() + limit - 1
-    logs = [ctx["workdir"] / "resume-1.log", ctx["workdir"] / "resume-2.log"]
-
-    def tail(p: Path) -> str:
-        return " | ".join(p.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:])
-
-    rc, latency = _child(ctx, logs[0], s.resume_stop_at, deadline)
-    ends = [e for e in _events(out) if e["event"] == "end"]
-    if rc != 1 or not ends or ends[-1]["status"] != "interrupted":
-        return {"status": "failed", "reason": f"the first start exited {rc} without an interrupted end ({tail(logs[0])})"}
-    stopped = ends[-1]["step"]
-    problem = checkpoints.checkpoint_problem(out / f"checkpoint-{stopped}")
-    if problem:
-        return {"status": "failed", "reason": f"checkpoint-{stopped}: {problem}"}
-    size = sum(f.stat().st_size for f in (out / f"checkpoint-{stopped}").rglob("*") if f.is_file())
-    n_before = len(_events(out))
-    rc2, _ = _child(ctx, logs[1], None, deadline)
-    later = _events(out)[n_before:]
-    start = next((e for e in later if e["event"] == "start"), {})
-    steps = [e["step"] for e in later if e["event"] == "step"]
-    row = {"stopped_at": stopped, "sigterm_to_exit_s": round(latency, 2), "checkpoint_mb": round(size / 1e6, 1),
-           "resumed_from": start.get("resumed_from"), "first_step_after_resume": steps[0] if steps else None,
-           "final_step": steps[-1] if steps else None, "max_steps": s.resume_steps, "exit_codes": [rc, rc2],
-           "final_adapter": (out / checkpoints.FINAL).is_file(),
-           "losses_after_resume": [round(e["loss"], 4) for e in later if e["event"] == "step"][:3]}
-    ok = (rc2 == 0 and row["resumed_from"] == stopped and steps == list(range(stopped + 1, s.resume_steps + 1)) and row["final_adapter"])
-    row["status"] = "ok" if ok else "failed"
-    if not ok:
-        row["reason"] = f"the resume did not continue from step {stopped} to {s.resume_steps} ({tail(logs[1])})"
-    ui.info(TAG, f"resume: SIGTERM at step {stopped} -> checkpoint ({row['checkpoint_mb']} MB, exit {rc} after {latency:.1f} s) -> "
-                 f"resumed from {row['resumed_from']}, steps {row['first_step_after_resume']}..{row['final_step']} of {s.resume_steps}, exit {rc2}")
-    return row
 
 
 # ----------------------------------------------------------------- the run
@@ -518,14 +243,65 @@ def choose_layers(shape, cfg: dict, choice, tokens: int, free_bytes: float | Non
     return n, (f"all {n} layers ({why})" if n == shape.layers else f"{n} of {shape.layers} layers ({why}): results scaled by FLOPs")
 
 
-def run(tiny: bool, log_path: Path, budget: float, only: list[str], peak_tflops: float | None) -> int:
-    started = time.monotonic()
-    deadline = started + budget
-    s = TINY if tiny else GPU
-    log = Log(log_path, "tiny" if tiny else "gpu")
+def setup(s: Settings, workdir: Path, peak_tflops: float | None) -> tuple[dict, dict]:
+    """Data, the layer count, the random model with LoRA and its Trainer; the `env` line."""
     import torch
 
     from tasks.train import plan, template, train
+
+    tok = template.load_tokenizer()
+    data = head_of_data(workdir / "train.jsonl", s.conversations)
+    probe = load_config(H100_CONFIG, overrides(s, workdir / "model", workdir / "throughput", data))
+    choice = train.choose_device(probe)
+    for w in choice.warnings:
+        ui.warning(f"[{TAG}] {w}")
+    batch = probe["training"]["per_device_batch_size"]
+    longest = longest_examples(tok, probe["data"]["max_seq_length"], batch, 2000, workdir)
+    full = plan.tiny_shape(load_config(CPU_CONFIG)["model"]["tiny"]) if s.tiny else plan.MISTRAL_7B
+    cuda = choice.device == "cuda"
+    layers, why = choose_layers(full, probe, choice, sum(len(e["input_ids"]) for e in longest), torch.cuda.mem_get_info()[0] if cuda else None)
+    shape = dataclasses.replace(full, layers=layers)
+    dims = {"hidden_size": shape.hidden, "intermediate_size": shape.intermediate, "num_hidden_layers": layers,
+            "num_attention_heads": shape.heads, "num_key_value_heads": shape.kv_heads}
+    model_dir = write_model_folder(workdir / "model", dims, tok)
+    sets = overrides(s, model_dir, workdir / "throughput", data) + [f"training.max_steps={s.warmup + s.steps}", "training.logging_steps=1000"]
+    cfg = load_config(H100_CONFIG, sets + ([f"training.gradient_accumulation_steps={s.accumulation}"] if s.accumulation else []))
+    train_set, _ = train.load_examples(str(data), tok, cfg["data"]["max_seq_length"])
+    torch.manual_seed(cfg["training"]["seed"])
+    model = random_load_model(cfg, choice, str(model_dir))
+    trainer = train.make_trainer(cfg, choice, model, tok, train_set, None, workdir / "throughput", "gpu-check", save=False)
+    gpu = torch.cuda.get_device_name() if cuda else "cpu"
+    peak = (peak_tflops * 1e12, f"--peak-tflops {peak_tflops:g}") if peak_tflops else gpu_peak(gpu) if cuda else (None, "no peak for a CPU (pass --peak-tflops)")
+    resume_data = head_of_data(workdir / "resume.jsonl", 2 * s.resume_steps * s.resume_accumulation * batch)
+    resume_sets = overrides(s, model_dir, workdir / "resume", resume_data) + [
+        f"training.max_steps={s.resume_steps}", f"training.gradient_accumulation_steps={s.resume_accumulation}",
+        "training.logging_steps=1", "training.save_steps=1000", "training.warmup_steps=2"]
+    spec = workdir / "child.json"
+    spec.write_text(json.dumps({"config": str(H100_CONFIG), "overrides": resume_sets}), encoding="utf-8")
+    versions = {m: getattr(sys.modules.get(m), "__version__", None) for m in ("torch", "transformers", "peft", "accelerate")}
+    versions["flash_attn"] = getattr(sys.modules.get("flash_attn"), "__version__", None) if train._flash_attn_importable() else None
+    trainable = model.get_nb_trainable_parameters()[0]
+    env_row = {"status": "ok", "device": gpu, "dtype": choice.dtype, "attention": choice.attn_implementation,
+               "padding_free": choice.padding_free, "layers": layers, "layers_full": full.layers, "layers_why": why,
+               "params": shape.params(), "trainable": trainable, "versions": versions, "cuda": torch.version.cuda,
+               "gpu_memory_gb": round(torch.cuda.get_device_properties(0).total_memory / 1e9, 1) if cuda else None,
+               "conversations": len(train_set), "data": f"{FINAL_TRAIN.relative_to(ROOT)}, first {s.conversations} lines"}
+    ui.info(TAG, f"{gpu}: {choice.reason}; model {why}, {shape.params():,} parameters, LoRA r={cfg['lora']['r']} on "
+                 f"{len(cfg['lora']['target_modules'])} projections ({trainable:,} trainable); {len(train_set)} conversations")
+    ctx = {"settings": s, "cfg": cfg, "choice": choice, "tok": tok, "trainer": trainer, "train_set": train_set, "shape": shape,
+           "full_shape": full, "peak": peak, "longest": longest, "longest_pool": 2000, "workdir": workdir,
+           "child_spec": spec, "resume_out": workdir / "resume"}
+    return ctx, env_row
+
+
+def run(tiny: bool, log_path: Path, budget: float, only: list[str], peak_tflops: float | None) -> int:
+    started = time.monotonic()
+    s, log = (TINY if tiny else GPU), Log(log_path, "tiny" if tiny else "gpu")
+    import gc
+
+    import torch
+
+    from tasks.train import train
 
     if not tiny:
         if not torch.cuda.is_available():
@@ -539,67 +315,23 @@ def run(tiny: bool, log_path: Path, budget: float, only: list[str], peak_tflops:
     train.quiet_libraries()
     workdir = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     try:
-        with time_limit(min(s.limits["setup"], budget)):
-            tok = template.load_tokenizer()
-            data = head_of_data(workdir / "train.jsonl", s.conversations)
-            probe = load_config(H100_CONFIG, overrides(s, workdir / "model", workdir / "throughput", data))
-            choice = train.choose_device(probe)
-            for w in choice.warnings:
-                ui.warning(f"[{TAG}] {w}")
-            batch = probe["training"]["per_device_batch_size"]
-            longest = longest_examples(tok, probe["data"]["max_seq_length"], batch, 2000, workdir)
-            full = plan.tiny_shape(load_config(CPU_CONFIG)["model"]["tiny"]) if tiny else plan.MISTRAL_7B
-            free = torch.cuda.mem_get_info()[0] if choice.device == "cuda" else None
-            layers, why = choose_layers(full, probe, choice, sum(len(e["input_ids"]) for e in longest), free)
-            shape = dataclasses.replace(full, layers=layers)
-            dims = {"hidden_size": shape.hidden, "intermediate_size": shape.intermediate, "num_hidden_layers": layers,
-                    "num_attention_heads": shape.heads, "num_key_value_heads": shape.kv_heads}
-            model_dir = write_model_folder(workdir / "model", dims, tok)
-            sets = overrides(s, model_dir, workdir / "throughput", data)
-            sets += [f"training.max_steps={s.warmup + s.steps}", "training.logging_steps=1000"]
-            if s.accumulation:
-                sets.append(f"training.gradient_accumulation_steps={s.accumulation}")
-            cfg = load_config(H100_CONFIG, sets)
-            train_set, _ = train.load_examples(str(data), tok, cfg["data"]["max_seq_length"])
-            torch.manual_seed(cfg["training"]["seed"])
-            model = random_load_model(cfg, choice, str(model_dir))
-            trainer = train.make_trainer(cfg, choice, model, tok, train_set, None, workdir / "throughput", "gpu-check", save=False)
-        gpu = torch.cuda.get_device_name() if choice.device == "cuda" else "cpu"
-        peak = (peak_tflops * 1e12, f"--peak-tflops {peak_tflops:g}") if peak_tflops else (gpu_peak(gpu) if choice.device == "cuda" else (None, "no peak for a CPU (pass --peak-tflops)"))
-        resume_data = head_of_data(workdir / "resume.jsonl", 2 * s.resume_steps * s.resume_accumulation * batch)
-        resume_sets = overrides(s, model_dir, workdir / "resume", resume_data) + [
-            f"training.max_steps={s.resume_steps}", f"training.gradient_accumulation_steps={s.resume_accumulation}",
-            "training.logging_steps=1", "training.save_steps=1000", "training.warmup_steps=2"]
-        spec = workdir / "child.json"
-        spec.write_text(json.dumps({"config": str(H100_CONFIG), "overrides": resume_sets}), encoding="utf-8")
-        versions = {m: getattr(sys.modules.get(m), "__version__", None) for m in ("torch", "transformers", "peft", "accelerate")}
+        limit = min(s.limits["setup"], budget)
         try:
-            import flash_attn
-            versions["flash_attn"] = flash_attn.__version__
-        except ImportError:
-            versions["flash_attn"] = None
-        env_row = {"status": "ok", "device": gpu, "dtype": choice.dtype, "attention": choice.attn_implementation,
-                   "padding_free": choice.padding_free, "layers": layers, "layers_full": full.layers, "layers_why": why,
-                   "params": shape.params(), "trainable": model.get_nb_trainable_parameters()[0], "versions": versions,
-                   "cuda": torch.version.cuda, "gpu_memory_gb": round(torch.cuda.get_device_properties(0).total_memory / 1e9, 1) if choice.device == "cuda" else None,
-                   "conversations": len(train_set), "data": f"{FINAL_TRAIN.relative_to(ROOT)}, first {s.conversations} lines", "setup_s": round(time.monotonic() - started, 1)}
-        log.write("env", env_row)
-        ui.info(TAG, f"{gpu}: {choice.reason}; model {why}, {shape.params():,} parameters, LoRA r={cfg['lora']['r']} on "
-                     f"{len(cfg['lora']['target_modules'])} projections ({env_row['trainable']:,} trainable); {len(train_set)} conversations")
-        ctx = {"settings": s, "cfg": cfg, "choice": choice, "tok": tok, "trainer": trainer, "train_set": train_set, "shape": shape,
-               "full_shape": full, "peak": peak, "longest": longest, "longest_pool": 2000, "workdir": workdir, "only": only,
-               "child_spec": spec, "resume_out": workdir / "resume"}
-        for name, fn in (("throughput", part_throughput), ("padding", part_padding), ("memory", part_memory), ("attention", part_attention)):
-            run_part(ctx, log, name, fn, deadline)
-        # The resume child needs the GPU memory this process holds.
-        del model, trainer
-        ctx.pop("trainer")
-        import gc
-
-        gc.collect()
-        if choice.device == "cuda":
-            torch.cuda.empty_cache()
-        run_part(ctx, log, "resume", part_resume, deadline)
+            with time_limit(limit):
+                ctx, env_row = setup(s, workdir, peak_tflops)
+        except PartTimeout:
+            raise ui.Fail(f"setup (data, the random model, the Trainer) took over {limit:.0f} s: nothing measured") from None
+        log.write("env", {**env_row, "setup_s": round(time.monotonic() - started, 1)})
+        ctx["only"] = only
+        for name, fn in (("throughput", part_throughput), ("padding", part_padding), ("memory", part_memory),
+                         ("attention", part_attention), ("resume", part_resume)):
+            if name == "resume":  # the resume child needs the GPU memory this process holds
+                ctx.pop("trainer")
+                gc.collect()
+                if ctx["choice"].device == "cuda":
+                    torch.cuda.empty_cache()
+                    ctx["main_process_gpu_gb"] = round(torch.cuda.memory_allocated() / 1e9, 2)
+            run_part(ctx, log, name, fn, started + budget)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     statuses = {p: log.rows[p]["status"] for p in PARTS}
