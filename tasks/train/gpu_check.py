@@ -23,7 +23,7 @@ appended to the log (after an `env` line; a `summary` line closes the run), in t
 
 `--tiny` runs the same code on the CPU with the tiny shape of configs/training_config_cpu.yaml
 (make check tests it). `make plan` reads the newest measured GPU MFU from the log (`measured_mfu`).
-On a bare machine: docs/TRAINING_H100.md, "Checking a GPU in minutes" (`--wheels` / `--install`).
+On a bare machine: docs/TRAINING_H100.md, "Checking a GPU in minutes" (`--wheels`).
 """
 
 from __future__ import annotations
@@ -55,12 +55,10 @@ PARTS = ("throughput", "padding", "memory", "attention", "resume")
 # torch.cuda.get_device_name(). H100 SXM is plan.H100_PEAK_FLOPS; the H200 has the H100's compute.
 PEAK_BF16 = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H200 NVL", 835e12), ("H100", None), ("H200", 989e12),
              ("A100", 312e12), ("L40S", 362e12))
-# What the check imports beyond torch, pinned in environment-remote.yml (`--wheels` / `--install`).
-NEEDED = ("transformers", "tokenizers", "safetensors", "huggingface-hub", "hf-xet", "peft", "accelerate", "pyyaml",
-          "jsonschema", "jsonschema-specifications", "referencing", "rpds-py", "attrs", "regex", "tqdm", "packaging",
-          "psutil", "filelock", "fsspec", "typing-extensions", "jinja2", "markupsafe", "numpy", "einops",
-          "mistral-common", "sentencepiece", "protobuf", "pydantic", "pydantic-core", "pydantic-extra-types",
-          "annotated-types", "typing-inspection", "pycountry", "requests", "certifi", "charset-normalizer", "idna", "urllib3")
+# What the check needs beyond torch on a bare GPU machine, and their dependencies (`--wheels`); the
+# torch family, numpy and flash-attn are the machine's (flash-attn's wheel is built for one torch).
+TOP_LEVEL = ("transformers", "peft", "accelerate", "jsonschema", "pyyaml", "jinja2")  # jinja2: the chat template
+MACHINE_OWN = ("torch", "triton", "numpy", "setuptools", "flash-attn")
 
 
 @dataclasses.dataclass
@@ -374,28 +372,49 @@ def train_child(spec_path: str) -> int:
     return ui.main_guard(train.run, spec["config"], spec["overrides"])
 
 
-def wheels(folder: str, install: bool) -> int:
-    """--wheels: download the environment-remote.yml pins of NEEDED (here, with PyPI); --install: install them from the folder, offline."""
+def wheels(folder: str) -> int:
+    """Download, here (PyPI), the environment-remote.yml pins of TOP_LEVEL and their dependencies into `folder` (Python 3.11, 3.10, 3.12)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
     pins = {}
     for line in (ROOT / "environment-remote.yml").read_text(encoding="utf-8").splitlines():
         item = line.strip().removeprefix("- ")
         if "==" in item:
-            name, version = item.split("==", 1)
-            pins[name.strip().lower()] = version.strip()
-    missing = [n for n in NEEDED if n not in pins]
+            pins[canonicalize_name(item.split("==")[0])] = item.split("==")[1].strip()
+    names, todo = [], list(TOP_LEVEL)
+    while todo:  # the closure of TOP_LEVEL's requirements, as installed in this environment
+        name = canonicalize_name(todo.pop())
+        if name in names or name in MACHINE_OWN or name.startswith("nvidia-"):
+            continue
+        names.append(name)
+        for r in metadata.requires(name) or []:
+            req = Requirement(r)
+            if req.marker is None or req.marker.evaluate({"extra": "", "python_version": "3.11", "sys_platform": "linux"}):
+                todo.append(req.name)
+    missing = sorted(n for n in names if n not in pins)
     if missing:
-        raise ui.Fail(f"environment-remote.yml: no pin for {', '.join(missing)} (add it, or drop it from gpu_check.NEEDED)")
-    reqs = [f"{n}=={pins[n]}" for n in NEEDED]
-    if install:
-        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--find-links", folder, *reqs]
-    else:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
-               "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64", "-d", folder]
-        for py in ("310", "311", "312"):
-            subprocess.run(cmd + ["--python-version", py, *reqs], check=False)
-        ui.success(f"[{TAG}] wheels for Python 3.10-3.12 in {folder}: carry it to the GPU machine and run --install {folder}")
-        return 0
-    return subprocess.run(cmd).returncode
+        raise ui.Fail(f"environment-remote.yml: no pin for {', '.join(missing)} (pin it there, as the pod installs it)")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    # Installed with --no-deps: exactly these versions, and pip never re-resolves the machine's own torch.
+    (Path(folder) / "requirements.txt").write_text("".join(f"{n}=={pins[n]}\n" for n in sorted(names)), encoding="utf-8")
+    done = []
+    for py in ("3.11", "3.10", "3.12"):  # 3.11 is the pod's; the others for a machine with its own Python
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+                            "--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
+                            "--python-version", py, "-d", folder, *(f"{n}=={pins[n]}" for n in names)], capture_output=True, text=True)
+        if r.returncode == 0:
+            done.append(py)
+        else:
+            ui.warning(f"[{TAG}] no complete set for Python {py}: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+    if not done:
+        raise ui.Fail("pip download found no complete set of the pinned wheels for Python 3.10-3.12 (see the lines above)")
+    size = sum(f.stat().st_size for f in Path(folder).iterdir()) / 2**20
+    ui.success(f"[{TAG}] {len(names)} packages for Python {', '.join(done)} in {folder} ({size:.0f} MiB); on the GPU machine: "
+               f"python -m pip install --no-index --no-deps --find-links {folder} -r {folder}/requirements.txt")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -405,14 +424,13 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="seconds for the whole check (each part also has its own limit)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"parts to run, comma-separated ({', '.join(PARTS)})")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's dense bf16 peak, for a GPU not in the table")
-    parser.add_argument("--wheels", metavar="DIR", help="download the pinned wheels the check needs into DIR (needs PyPI), then stop")
-    parser.add_argument("--install", metavar="DIR", help="install those wheels from DIR with no network (--no-deps; torch is left alone), then stop")
+    parser.add_argument("--wheels", metavar="DIR", help="download the pinned wheels the check needs on a bare GPU machine into DIR (needs PyPI), then stop")
     parser.add_argument("--train-child", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.train_child:
         return train_child(args.train_child)
-    if args.wheels or args.install:
-        return ui.main_guard(wheels, args.wheels or args.install, bool(args.install))
+    if args.wheels:
+        return ui.main_guard(wheels, args.wheels)
     only = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = [p for p in only if p not in PARTS]
     if unknown:
