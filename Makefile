@@ -206,6 +206,11 @@ _smollm2: $(ENV_READY)
 bench: $(STAMPS)/data-links.stamp $(ENV_READY) ## training-loop tokens/s against a raw forward+backward, padding fraction, peak memory (JSON last)
 	$(PY) -m tasks.train.bench --config configs/training_config_cpu.yaml
 
+# Any lent CUDA GPU (24 GB+), no download: a random 7B-shaped model, the H100 profile's LoRA, the tracked data.
+.PHONY: gpu-check
+gpu-check: $(ENV_READY) | logs ## prove the CUDA path in under 8 min: tokens/s, MFU, memory vs plan, flash vs sdpa, SIGTERM resume (logs/gpu_check.json)
+	$(PY) -m tasks.train.gpu_check
+
 # ----------------------------------------------------------------------------- H100 (RunPod)
 # Setup runs before its environment exists: the machine and env steps use the system python3
 # (standard library only); a second make then runs validation, data links and W&B with PY set to

@@ -293,7 +293,6 @@ def resolve_base(cfg: dict) -> str:
 def load_model(cfg: dict, choice: DeviceChoice, base: str):
     """The base model in the chosen dtype with the configured LoRA adapter on top."""
     import torch
-    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -326,6 +325,13 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["training"]["gradient_checkpointing"])
+    return add_lora(cfg, model)
+
+
+def add_lora(cfg: dict, model):
+    """`model` with the configured LoRA adapter on top (also used by `make gpu-check` on a randomly built base)."""
+    from peft import LoraConfig, get_peft_model
+
     lora = cfg["lora"]
     peft_config = LoraConfig(
         r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
