@@ -32,6 +32,11 @@ PERSONA ?= neutral
 ENGINE ?= local
 Q ?=
 FILE ?=
+# export MERGED=1: also base + adapter merged into one GGUF (QUANT=Q4_K_M, Q8_0, F16, F32 or a list: QUANT=Q4_K_M,Q8_0).
+MERGED ?=
+QUANT ?=
+# eval BFCL=N: items per BFCL v4 subset (irrelevance, simple_python; 240 and 400 in all); BFCL=0 skips the benchmark.
+BFCL ?= 50
 
 STAMPS := .stamps
 VENV := .venv
@@ -64,6 +69,9 @@ PY ?= $(or $(_ENV_PY),python3)
 # What a verb that imports the project's packages depends on: the env's build (CPU) or the setup
 # check (pod, Mac); nothing when PY is given.
 ENV_READY := $(if $(_PY_GIVEN),,$(_ENV_NEEDED))
+# The merged export needs llama.cpp's converter and llama-cpp-python's quantizer: built here on the CPU .venv; a pod or a
+# Mac env installs llama-cpp-python itself (tasks/serve/gguf_merged.py names the fix).
+_LLAMA_CPP_READY := $(if $(or $(_PY_GIVEN),$(_ENV_SETUP)),,$(VENV)/.llama-cpp)
 # For the checks that need only the standard library (doctor, the other machine's pre-flight):
 # the env's python when it is built, else the system python3.
 PY_CHECKS := $(if $(or $(_PY_GIVEN),$(_ENV_BUILT)),$(PY),python3)
@@ -304,12 +312,18 @@ plan: $(ENV_READY) ## tokens, steps, memory, time and cost of a run before renti
 	$(PY) -m tasks.train.plan --config $(CONFIG)
 
 .PHONY: eval
-eval: $(ENV_READY) ## tool-call accuracy with and without the adapter on validation conversations (ADAPTER=path)
-	$(PY) -m tasks.serve.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+eval: $(ENV_READY) $(if $(filter 0,$(BFCL)),,$(STAMPS)/bfcl-eval.stamp) ## tool-call accuracy with and without the adapter on validation conversations and BFCL v4 (ADAPTER=path BFCL=50)
+	$(PY) -m tasks.serve.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),) --bfcl $(BFCL)
+
+# BFCL v4's question and answer files (tasks/serve/bfcl.py): only the data is read, so no dependencies (they pin numpy 1.26.4).
+BFCL_PIN := bfcl-eval==2026.3.23
+$(STAMPS)/bfcl-eval.stamp: | $(STAMPS) $(ENV_READY)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(BFCL_PIN)
+	@touch $@
 
 .PHONY: export
-export: $(ENV_READY) ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA (ADAPTER=path)
-	$(PY) -m tasks.serve.export --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+export: $(ENV_READY) $(if $(MERGED),$(_LLAMA_CPP_READY),) ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA; MERGED=1 adds one merged GGUF (ADAPTER=path QUANT=Q4_K_M)
+	WEATHERMAN_LLAMA_CPP=$${WEATHERMAN_LLAMA_CPP:-$(LLAMA_CPP_TREE)} $(PY) -m tasks.serve.export --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),) $(if $(MERGED),--merged $(QUANT),)
 
 .PHONY: pack unpack
 pack: ## one checked archive of the adapter and its export to copy off the pod (ADAPTER=path)
