@@ -301,8 +301,8 @@ plan: $(ENV_READY) ## tokens, steps, memory, time and cost of a run before renti
 	$(PY) -m tasks.train.plan --config $(CONFIG)
 
 .PHONY: eval
-eval: $(ENV_READY) ## tool-call accuracy with and without the adapter on validation conversations (ADAPTER=path)
-	$(PY) -m tasks.serve.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+eval: $(ENV_READY) ## tool calls and whole answers with and without the adapter (ADAPTER=path; ENGINE=openai BASE_URL=url adds a server)
+	$(PY) -m tasks.serve.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),) $(if $(filter openai,$(ENGINE)),--engine openai $(if $(BASE_URL),--base-url $(BASE_URL),) $(if $(MODEL),--model $(MODEL),),)
 
 .PHONY: export
 export: $(ENV_READY) ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA (ADAPTER=path)

@@ -64,6 +64,20 @@ class OpenAIEngine:
     def __repr__(self) -> str:  # the key stays out of every printed form
         return f"OpenAIEngine({self.url!r}, model={self.model!r}, key={'set' if self._key else 'none'})"
 
+    def check(self, timeout: float = 10.0) -> list[str]:
+        """The model ids the server lists (GET /v1/models); one ui.Fail line when it cannot be reached."""
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(f"{self.url}/models", headers=headers), timeout=timeout) as response:
+                listed = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise ui.Fail(f"OpenAI-compatible server at {self.url}: HTTP {exc.code} for /models ({_error_text(exc)}); "
+                          "check BASE_URL and OPENAI_API_KEY") from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise ui.Fail(f"OpenAI-compatible server at {self.url}: not reachable ({getattr(exc, 'reason', exc)}); start the server "
+                          "(docs/DEPLOYMENT.md) or set BASE_URL to where it listens") from exc
+        return [m.get("id") for m in listed.get("data", []) if isinstance(m, dict)] if isinstance(listed, dict) else []
+
     def request(self, messages: list[dict]) -> dict:
         """The raw chat completion for `messages` (the trained tools offered)."""
         from tasks.train.template import TOOLS

@@ -154,13 +154,15 @@ def test_evaluate_really_generates_and_stops_at_the_time_budget(cfg, adapter):
 
 def test_command_ends_with_the_adapter_json(adapter, cfg, tmp_path):
     r = subprocess.run([sys.executable, "-m", "tasks.serve.evaluate", "--config", str(CPU_CONFIG), "--adapter", str(adapter),
-                        "--set", f"data.validation={cfg['data']['validation']}", "--max-examples", "1", "--max-new-tokens", "2"],
+                        "--set", f"data.validation={cfg['data']['validation']}", "--max-examples", "1", "--max-new-tokens", "2",
+                        "--e2e", "1", "--e2e-real", "1", "--e2e-new-tokens", "4"],
                        cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "NO_COLOR": "1"})
     assert r.returncode == 0, r.stderr
     last = json.loads(r.stdout.strip().splitlines()[-1])
     for key in ev.METRICS:
         assert key in last and key in last["base"]
     assert last["turns"] == 3 and "tool_call_rate" in r.stdout
+    assert last["e2e_conversations"] == 2 and "e2e_grounded_rate" in last["base"] and "e2e_grounded_rate" in r.stdout
 
 
 def test_command_without_adapter_fails_clearly(tmp_path):
@@ -196,3 +198,19 @@ def test_first_turns_and_real_questions_on_the_tiny_model(cfg, adapter):
         assert r[which]["real_call_questions"] + r[which]["real_abstain_questions"] == 3
     line = ev.last_line(r)
     assert line["real_questions"] == 3 and "real_place_acc" in line and "real_place_acc" in line["base"]
+
+
+def test_end_to_end_scores_sit_beside_todays_keys(cfg, adapter, capsys):
+    import datetime as dt
+
+    from tasks.serve import e2e
+
+    r = ev.evaluate(cfg, adapter, max_examples=2, max_new_tokens=4, time_budget_s=600, progress=False, first_turns=True,
+                    today=dt.date(2026, 12, 1), e2e_conversations=2, e2e_real=2, e2e_new_tokens=8)
+    assert r["e2e"]["conversations"] == 4 and not r["e2e"]["partial"]  # two validation conversations, two real questions
+    line = ev.last_line(r)
+    for key in (*ev.METRICS, *e2e.METRICS):
+        assert key in line and key in line["base"]
+    assert line["e2e_conversations"] == 4 and "persona_classifier_acc" in line
+    ev.report(r)
+    assert "e2e_grounded_rate" in capsys.readouterr().out
