@@ -214,3 +214,47 @@ def test_end_to_end_scores_sit_beside_todays_keys(cfg, adapter, capsys):
     assert line["e2e_conversations"] == 4 and "persona_classifier_acc" in line
     ev.report(r)
     assert "e2e_grounded_rate" in capsys.readouterr().out
+
+
+def test_eval_with_a_server_prints_its_column_and_agreement(cfg, adapter, capsys, monkeypatch):
+    """`make eval ENGINE=openai`: the same end-to-end scorer over an OpenAI-compatible server, beside the local
+    adapter, with how often their verdicts agree; an unreachable server is one line before any model loads."""
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.helpers_serve import Server
+
+    def handler(server):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self._send({"object": "list", "data": [{"id": "weatherman", "object": "model"}]})
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                server.requests.append(self.path)
+                self._send({"choices": [{"index": 0, "message": {"role": "assistant", "content": "Which town do you mean?"}}]})
+
+            def _send(self, body):
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+    api = Server(handler)
+    try:
+        monkeypatch.setattr(ev, "load_config", lambda config, overrides: cfg)
+        ev.run(str(CPU_CONFIG), str(adapter), [], 2, 4, 600.0, ev.DEFAULT_TOLERANCE, True, 0, "2026-12-01", 2, 2, 8,
+               "openai", api.url, "weatherman", None)
+    finally:
+        api.close()
+    out = capsys.readouterr().out
+    line = json.loads(out.strip().splitlines()[-1])
+    assert line["server"]["e2e_conversations"] == 4 and 0.0 <= line["e2e_agreement"] <= 1.0
+    assert "agree on" in out and api.requests and all(p == "/v1/chat/completions" for p in api.requests)
+    assert ev.main(["--config", str(CPU_CONFIG), "--adapter", str(adapter), "--engine", "openai", "--base-url", api.url]) == 1
+    assert "not reachable" in capsys.readouterr().err
