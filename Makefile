@@ -30,6 +30,8 @@ _FORCE := $(if $(filter 1,$(FORCE)),WEATHERMAN_FORCE_RESUME=1 ,)
 ADAPTER ?=
 PERSONA ?= neutral
 ENGINE ?= local
+BASE_URL ?=
+MODEL ?=
 Q ?=
 FILE ?=
 # export MERGED=1: also base + adapter merged into one GGUF (QUANT=Q4_K_M, Q8_0, F16, F32 or a list: QUANT=Q4_K_M,Q8_0).
@@ -95,7 +97,7 @@ DATA_PRESENT := $(if $(filter 3,$(words $(wildcard $(DATA_FINAL) $(DATA_METADATA
 help: ## print every verb with one line each
 	@echo "weatherman-lora: LoRA fine-tuning of Mistral-7B-Instruct-v0.2 for weather tool calls with personality"
 	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path] [FORCE=1]"
-	@echo "       [PERSONA=twain|franklin|onion|neutral] [ENGINE=local|ollama] [Q=question]"
+	@echo "       [PERSONA=twain|franklin|onion|neutral] [ENGINE=local|ollama|openai] [BASE_URL=url] [MODEL=name] [Q=question]"
 	@echo "this machine: ENV=$(ENV) CONFIG=$(CONFIG) PY=$(PY)$(if $(or $(_PY_GIVEN),$(_ENV_BUILT)),,$(if $(_ENV_SETUP), (no env yet: make $(_ENV_SETUP)), (built on first use)))"
 	@echo
 	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -312,8 +314,8 @@ plan: $(ENV_READY) ## tokens, steps, memory, time and cost of a run before renti
 	$(PY) -m tasks.train.plan --config $(CONFIG)
 
 .PHONY: eval
-eval: $(ENV_READY) $(if $(filter 0,$(BFCL)),,$(STAMPS)/bfcl-eval.stamp) ## tool-call accuracy with and without the adapter on validation conversations and BFCL v4 (ADAPTER=path BFCL=50)
-	$(PY) -m tasks.serve.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),) --bfcl $(BFCL)
+eval: $(ENV_READY) $(if $(filter 0,$(BFCL)),,$(STAMPS)/bfcl-eval.stamp) ## tool calls, whole answers and BFCL v4, with and without the adapter (ADAPTER=path BFCL=50; ENGINE=openai BASE_URL=url adds a server)
+	$(PY) -m tasks.serve.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),) --bfcl $(BFCL) $(if $(filter openai,$(ENGINE)),--engine openai $(if $(BASE_URL),--base-url $(BASE_URL),) $(if $(MODEL),--model $(MODEL),),)
 
 # BFCL v4's question and answer files (tasks/serve/bfcl.py): only the data is read, so no dependencies (they pin numpy 1.26.4).
 BFCL_PIN := bfcl-eval==2026.3.23
@@ -331,11 +333,12 @@ pack: ## one checked archive of the adapter and its export to copy off the pod (
 unpack: ## check every file of a `make pack` archive and unpack it into adapters/ and exports/ (FILE=path)
 	$(PY_CHECKS) -m tasks.serve.pack unpack $(or $(FILE),$(error unpack needs FILE=<run>.weatherman.tar))
 
-# chat/ask: the adapter's own resolved config unless CONFIG is given; ENGINE=ollama talks to `ollama serve` instead.
-_CHAT_ARGS = --engine $(ENGINE) --persona $(PERSONA) $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),) $(if $(ADAPTER),--adapter $(ADAPTER),)
+# chat/ask: the adapter's own resolved config unless CONFIG is given; ENGINE=ollama talks to `ollama serve` instead,
+# ENGINE=openai to any OpenAI-compatible /v1/chat/completions (BASE_URL, MODEL; the key from OPENAI_API_KEY).
+_CHAT_ARGS = --engine $(ENGINE) --persona $(PERSONA) $(if $(BASE_URL),--base-url $(BASE_URL),) $(if $(MODEL),--model $(MODEL),) $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),) $(if $(ADAPTER),--adapter $(ADAPTER),)
 
 .PHONY: chat
-chat: $(ENV_READY) ## talk to the weatherman in the terminal; tools run against Open-Meteo (ADAPTER=path PERSONA=twain ENGINE=local|ollama)
+chat: $(ENV_READY) ## talk to the weatherman in the terminal; tools run against Open-Meteo (ADAPTER=path PERSONA=twain ENGINE=local|ollama|openai)
 	$(PY) -m tasks.serve.chat $(_CHAT_ARGS)
 
 .PHONY: ask
