@@ -126,3 +126,11 @@ def test_the_peak_table_knows_the_sxm_pcie_and_nvl_parts():
     assert gpu_check.gpu_peak("NVIDIA H200")[0] == 989e12 and gpu_check.gpu_peak("NVIDIA A100-SXM4-80GB")[0] == 312e12
     peak, why = gpu_check.gpu_peak("NVIDIA GeForce RTX 4090")
     assert peak is None and "--peak-tflops" in why
+
+
+def test_without_a_gpu_the_check_says_so_in_one_line_and_writes_nothing(tmp_path):
+    log = tmp_path / "gpu_check.json"
+    r = subprocess.run([PY, "-m", "tasks.train.gpu_check", "--log", str(log)], cwd=ROOT, env={**env(), "CUDA_VISIBLE_DEVICES": ""},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "no CUDA GPU is visible to torch" in r.stderr and "--tiny" in r.stderr
+    assert "Traceback" not in r.stderr and not log.exists()
