@@ -313,6 +313,8 @@ def run(tiny: bool, log_path: Path, budget: float, only: list[str], peak_tflops:
     if not FINAL_TRAIN.is_file():
         raise ui.Fail(f"{FINAL_TRAIN.relative_to(ROOT)}: tracked data not found (git checkout data/synthetic, or make data)")
     train.quiet_libraries()
+    # Nothing is downloaded: with the Hub off, a machine with no network never waits on a lookup (the child inherits it).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     workdir = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     try:
         limit = min(s.limits["setup"], budget)
