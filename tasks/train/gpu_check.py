@@ -45,6 +45,7 @@ from pathlib import Path
 from tasks import ui
 from tasks.config import ROOT, load_config
 from tasks.train.gpu_check_parts import TAG, PartTimeout, SkipPart, part_attention, part_memory, part_padding, part_resume, part_throughput
+
 LOG = ROOT / "logs" / "gpu_check.json"
 H100_CONFIG = ROOT / "configs" / "training_config_h100.yaml"
 CPU_CONFIG = ROOT / "configs" / "training_config_cpu.yaml"
