@@ -1,6 +1,6 @@
 """Prove the CUDA training path on any lent GPU in minutes: `make gpu-check`.
 
-    python -m tasks.train.gpu_check [--tiny] [--log logs/gpu_check.json] [--budget 460] [--only part,...] [--peak-tflops N]
+    python -m tasks.train.gpu_check [--tiny] [--log logs/gpu_check.json] [--budget 460] [--only part,...] [--peak-tflops N] [--layers N]
     make gpu-check
 
 With no download: a Mistral-7B-Instruct-v0.2-shaped model built from its config with random
@@ -45,6 +45,7 @@ from pathlib import Path
 from tasks import ui
 from tasks.config import ROOT, load_config
 from tasks.train.gpu_check_parts import TAG, PartTimeout, SkipPart, part_attention, part_memory, part_padding, part_resume, part_throughput
+
 LOG = ROOT / "logs" / "gpu_check.json"
 H100_CONFIG = ROOT / "configs" / "training_config_h100.yaml"
 CPU_CONFIG = ROOT / "configs" / "training_config_cpu.yaml"
@@ -241,7 +242,7 @@ def choose_layers(shape, cfg: dict, choice, tokens: int, free_bytes: float | Non
     return n, (f"all {n} layers ({why})" if n == shape.layers else f"{n} of {shape.layers} layers ({why}): results scaled by FLOPs")
 
 
-def setup(s: Settings, workdir: Path, peak_tflops: float | None) -> tuple[dict, dict]:
+def setup(s: Settings, workdir: Path, peak_tflops: float | None, max_layers: int | None = None) -> tuple[dict, dict]:
     """Data, the layer count, the random model with LoRA and its Trainer; the `env` line."""
     import torch
 
@@ -258,6 +259,8 @@ def setup(s: Settings, workdir: Path, peak_tflops: float | None) -> tuple[dict, 
     full = plan.tiny_shape(load_config(CPU_CONFIG)["model"]["tiny"]) if s.tiny else plan.MISTRAL_7B
     cuda = choice.device == "cuda"
     layers, why = choose_layers(full, probe, choice, sum(len(e["input_ids"]) for e in longest), torch.cuda.mem_get_info()[0] if cuda else None)
+    if max_layers and max_layers < layers:
+        layers, why = max_layers, f"{max_layers} of {full.layers} layers (--layers {max_layers}): results scaled by FLOPs"
     shape = dataclasses.replace(full, layers=layers)
     dims = {"hidden_size": shape.hidden, "intermediate_size": shape.intermediate, "num_hidden_layers": layers,
             "num_attention_heads": shape.heads, "num_key_value_heads": shape.kv_heads}
@@ -292,7 +295,7 @@ def setup(s: Settings, workdir: Path, peak_tflops: float | None) -> tuple[dict, 
     return ctx, env_row
 
 
-def run(tiny: bool, log_path: Path, budget: float, only: list[str], peak_tflops: float | None) -> int:
+def run(tiny: bool, log_path: Path, budget: float, only: list[str], peak_tflops: float | None, max_layers: int | None = None) -> int:
     started = time.monotonic()
     s, log = (TINY if tiny else GPU), Log(log_path, "tiny" if tiny else "gpu")
     import gc
@@ -311,12 +314,14 @@ def run(tiny: bool, log_path: Path, budget: float, only: list[str], peak_tflops:
     if not FINAL_TRAIN.is_file():
         raise ui.Fail(f"{FINAL_TRAIN.relative_to(ROOT)}: tracked data not found (git checkout data/synthetic, or make data)")
     train.quiet_libraries()
+    # Nothing is downloaded: with the Hub off, a machine with no network never waits on a lookup (the child inherits it).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     workdir = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     try:
         limit = min(s.limits["setup"], budget)
         try:
             with time_limit(limit):
-                ctx, env_row = setup(s, workdir, peak_tflops)
+                ctx, env_row = setup(s, workdir, peak_tflops, max_layers)
         except PartTimeout:
             raise ui.Fail(f"setup (data, the random model, the Trainer) took over {limit:.0f} s: nothing measured") from None
         log.write("env", {**env_row, "setup_s": round(time.monotonic() - started, 1)})
@@ -424,9 +429,12 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="seconds for the whole check (each part also has its own limit)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"parts to run, comma-separated ({', '.join(PARTS)})")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's dense bf16 peak, for a GPU not in the table")
+    parser.add_argument("--layers", type=int, default=None, help="build at most this many decoder layers (results scaled by FLOPs)")
     parser.add_argument("--wheels", metavar="DIR", help="download the pinned wheels the check needs on a bare GPU machine into DIR (needs PyPI), then stop")
     parser.add_argument("--train-child", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.layers is not None and args.layers < 1:
+        parser.error(f"--layers {args.layers}: expected 1 or more")
     if args.train_child:
         return train_child(args.train_child)
     if args.wheels:
@@ -435,7 +443,7 @@ def main(argv=None) -> int:
     unknown = [p for p in only if p not in PARTS]
     if unknown:
         parser.error(f"--only {','.join(unknown)}: unknown part (expected {', '.join(PARTS)})")
-    return ui.main_guard(run, args.tiny, Path(args.log), args.budget, only, args.peak_tflops)
+    return ui.main_guard(run, args.tiny, Path(args.log), args.budget, only, args.peak_tflops, args.layers)
 
 
 if __name__ == "__main__":

@@ -135,7 +135,10 @@ def part_memory(ctx: dict, limit: float) -> dict:
     try:
         loss = trainer.training_step(trainer.model, collator(longest))
     except torch.OutOfMemoryError:
-        raise SkipPart(f"out of memory at {tokens:,} tokens; make plan predicted {pred['total'] / 1e9:.2f} GB") from None
+        trainer.model.zero_grad(set_to_none=True)
+        torch.cuda.empty_cache()
+        return {"status": "failed", "reason": f"out of memory at {tokens:,} tokens, where make plan predicted {pred['total'] / 1e9:.2f} GB",
+                "tokens": tokens, "predicted_gb": round(pred["total"] / 1e9, 2)}
     trainer.model.zero_grad(set_to_none=True)
     row = {"tokens": tokens, "conversations": len(longest), "predicted_gb": round(pred["total"] / 1e9, 2),
            "predicted_parts_gb": {k: round(v / 1e9, 3) for k, v in pred.items() if k != "total"},
@@ -207,8 +210,9 @@ def part_attention(ctx: dict, limit: float) -> dict:
            **{f"loss_{k}": round(float(v.mean()), 6) for k, v in losses.items()},
            **{f"mean_abs_token_diff_{k}": mean_abs(v, sep) for k, v in losses.items()}, "dtype": choice.dtype}
     leak = row["mean_abs_token_diff_leak_sdpa"]
-    packed_keys = [k for k in losses if k.startswith("packed_")]
-    agree = all(row[f"mean_abs_token_diff_{k}"] < 0.1 * leak for k in packed_keys)
+    for k in (k for k in losses if k.startswith("packed_")):  # how close to a leak each kernel's packed result comes
+        row[f"{k}_diff_over_leak"] = row[f"mean_abs_token_diff_{k}"] / leak if leak else None
+    agree = all(row[f"{k}_diff_over_leak"] is not None and row[f"{k}_diff_over_leak"] < 0.5 for k in losses if k.startswith("packed_"))
     if "packed_flash" in losses:
         row["flash_vs_sdpa_loss_diff"] = abs(row["loss_packed_flash"] - row["loss_packed_sdpa"])
         row["flash_vs_sdpa_mean_abs_token_diff"] = mean_abs(losses["packed_flash"], losses["packed_sdpa"])
@@ -216,7 +220,9 @@ def part_attention(ctx: dict, limit: float) -> dict:
         row["flash_vs_sdpa_loss_diff"] = None
         row["flash_skipped"] = skipped
     row["status"] = "ok" if agree else "failed"
-    row["criterion"] = "each packed kernel's mean |token loss - separate| is under a tenth of the leak's"
+    row["criterion"] = "each packed kernel's mean |token loss - separate| is under half the leak's (bf16 kernels differ a little; a leak does not)"
+    if not agree:
+        row["reason"] = "a packed kernel's losses are as far from the separate conversations as a leak's: conversations may see each other"
     ui.info(TAG, f"attention: {len(examples)} conversations packed in {ids.shape[1]:,} tokens; loss alone {row['loss_separate_sdpa']:.6f}, "
                  + ", ".join(f"{k.replace('_', ' ')} {row['loss_' + k]:.6f} (mean |token diff| {row['mean_abs_token_diff_' + k]:.2e})" for k in losses))
     if skipped:

@@ -13,10 +13,15 @@ from tests.helpers_train import CPU_CONFIG, PY, ROOT, env
 SEVEN = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+def _shape(layers: int = 1):
+    return dataclasses.replace(plan.tiny_shape(load_config(CPU_CONFIG)["model"]["tiny"]), layers=layers)
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     log = tmp_path_factory.mktemp("gpu-check") / "gpu_check.json"
-    r = subprocess.run([PY, "-m", "tasks.train.gpu_check", "--tiny", "--log", str(log), "--peak-tflops", "1"],
+    # --layers 1 of the tiny shape's 2: the path of a GPU too small for all 32 layers (scaled by FLOPs)
+    r = subprocess.run([PY, "-m", "tasks.train.gpu_check", "--tiny", "--log", str(log), "--peak-tflops", "1", "--layers", "1"],
                        cwd=ROOT, env=env(), capture_output=True, text=True, timeout=400)
     rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.is_file() else []
     return r, log, {row["part"]: row for row in rows}
@@ -32,8 +37,8 @@ def test_every_part_writes_one_line_and_the_run_passes(tiny_run):
     assert summary["parts"] == {"throughput": "ok", "padding": "ok", "memory": "skipped", "attention": "ok", "resume": "ok"}
     assert "no CUDA" in summary["not_ok"]["memory"]
     env_row = rows["env"]
-    assert (env_row["device"], env_row["attention"], env_row["padding_free"], env_row["layers"]) == ("cpu", "sdpa", True, 2)
-    assert env_row["trainable"] == plan.tiny_shape(load_config(CPU_CONFIG)["model"]["tiny"]).lora_params(16, SEVEN)  # the H100 profile's r=16
+    assert (env_row["device"], env_row["attention"], env_row["padding_free"], env_row["layers"], env_row["layers_full"]) == ("cpu", "sdpa", True, 1, 2)
+    assert env_row["trainable"] == _shape().lora_params(16, SEVEN)  # the H100 profile's r=16
     for row in rows.values():
         if row["part"] in gpu_check.PARTS:
             assert row["elapsed_s"] <= row["limit_s"], row
@@ -46,10 +51,13 @@ def test_throughput_and_mfu_follow_the_printed_formula(tiny_run):
     r, _, rows = tiny_run
     t = rows["throughput"]
     assert t["status"] == "ok" and t["tokens_per_s"] > 0 and t["measured_steps"] >= 1
-    shape = plan.tiny_shape(load_config(CPU_CONFIG)["model"]["tiny"])
-    fpt = plan.flops_per_token(shape, t["mean_conversation_tokens"], False, "sdpa", 2 * t["mean_conversation_tokens"])
+    mean = t["mean_conversation_tokens"]
+    fpt = plan.flops_per_token(_shape(), mean, False, "sdpa", 2 * mean)
     assert t["flops_per_token"] == pytest.approx(fpt, rel=1e-3)
     assert t["peak_flops"] == 1e12 and t["mfu"] == pytest.approx(t["tokens_per_s"] * t["flops_per_token"] / 1e12, abs=1e-4)
+    # one layer measured, the two-layer model's tokens/s follows at the same MFU
+    full = plan.flops_per_token(_shape(2), mean, False, "sdpa", 2 * mean)
+    assert t["tokens_per_s_full_model"] == pytest.approx(t["tokens_per_s"] * fpt / full, rel=0.02) and "1 of 2 layers" in t["scaled"]
     assert t["flop_formula"] in r.stdout and "MFU: " in r.stdout
 
 
@@ -58,14 +66,13 @@ def test_padding_memory_and_attention_lines_are_sane(tiny_run):
     p = rows["padding"]
     assert p["padding_share"] == 0.0 and 0 < p["padding_share_if_padded"] < 0.6 and p["tokens"] > 0
     m = rows["memory"]
-    shape = plan.tiny_shape(load_config(CPU_CONFIG)["model"]["tiny"])
-    predicted = plan.memory(shape, 16, SEVEN, m["tokens"], False, False, True, "sdpa", True)["total"]
+    predicted = plan.memory(_shape(), 16, SEVEN, m["tokens"], False, False, True, "sdpa", True)["total"]
     assert m["predicted_gb"] == round(predicted / 1e9, 2) > 0 and m["conversations"] == 2
     assert m["optimizer_state"] is True and 5 < m["loss"] < 15  # the step ran after training, on random weights
     a = rows["attention"]
     assert a["status"] == "ok" and a["conversations"] >= 2
     # packed sdpa equals each conversation alone (fp32), while a row without position ids leaks across conversations
-    assert a["mean_abs_token_diff_packed_sdpa"] < 1e-5 < a["mean_abs_token_diff_leak_sdpa"]
+    assert a["mean_abs_token_diff_packed_sdpa"] < 1e-5 < a["mean_abs_token_diff_leak_sdpa"] and a["packed_sdpa_diff_over_leak"] < 0.01
     assert a["flash_vs_sdpa_loss_diff"] is None and "CUDA" in a["flash_skipped"]
 
 
@@ -111,3 +118,19 @@ def test_layers_shrink_to_the_free_memory_and_say_so():
     n, why = gpu_check.choose_layers(plan.MISTRAL_7B, cfg, choice, 3600, 24e9)
     need = plan.memory(dataclasses.replace(plan.MISTRAL_7B, layers=n), 16, SEVEN, 3600, False, False, True, "flash_attention_2")["total"]
     assert 1 <= n < 32 and need <= 0.85 * 24e9 and f"{n} of 32 layers" in why and "scaled" in why
+
+
+def test_the_peak_table_knows_the_sxm_pcie_and_nvl_parts():
+    assert gpu_check.gpu_peak("NVIDIA H100 80GB HBM3")[0] == plan.H100_PEAK_FLOPS == 989e12
+    assert gpu_check.gpu_peak("NVIDIA H100 PCIe")[0] == 756e12 and gpu_check.gpu_peak("NVIDIA H100 NVL")[0] == 835e12
+    assert gpu_check.gpu_peak("NVIDIA H200")[0] == 989e12 and gpu_check.gpu_peak("NVIDIA A100-SXM4-80GB")[0] == 312e12
+    peak, why = gpu_check.gpu_peak("NVIDIA GeForce RTX 4090")
+    assert peak is None and "--peak-tflops" in why
+
+
+def test_without_a_gpu_the_check_says_so_in_one_line_and_writes_nothing(tmp_path):
+    log = tmp_path / "gpu_check.json"
+    r = subprocess.run([PY, "-m", "tasks.train.gpu_check", "--log", str(log)], cwd=ROOT, env={**env(), "CUDA_VISIBLE_DEVICES": ""},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "no CUDA GPU is visible to torch" in r.stderr and "--tiny" in r.stderr
+    assert "Traceback" not in r.stderr and not log.exists()
