@@ -137,7 +137,8 @@ def plan(cfg: dict, adapter: Path, out: Path, quants: list[str]) -> dict:
         raise ui.Fail(f"{out.parent}: {_gb(free)} free, the merged export needs about {_gb(need)} while it works "
                       "(free some space, pass --out on a larger disk, or ask for fewer types with QUANT=Q4_K_M)")
     return {"base": base, "source": source, "base_config": base_cfg, "adapter": adapter, "out": out, "quants": quants,
-            "outtype": outtype, "converter": script, "params": params, "dtype": dtype}
+            "outtype": outtype, "converter": script, "params": params, "dtype": dtype,
+            "cache_dir": cfg["model"].get("cache_dir") if source == base else None}
 
 
 def _base_config(source: str, cfg: dict) -> dict:
@@ -164,7 +165,9 @@ def merge(p: dict, folder: Path) -> None:
     from tasks.train import template
 
     dtype = {"float32": torch.float32, "float16": torch.float16}.get(p["dtype"], torch.bfloat16)
-    model = AutoModelForCausalLM.from_pretrained(p["source"], dtype=dtype, low_cpu_mem_usage=True)
+    kwargs = {"cache_dir": p["cache_dir"]} if p["cache_dir"] else {}
+    # On the CPU, whatever the machine: a merge is one pass over the weights, and a pod has the memory (about 15 GB for 7B in bf16).
+    model = AutoModelForCausalLM.from_pretrained(p["source"], dtype=dtype, low_cpu_mem_usage=True, **kwargs)
     try:
         model = PeftModel.from_pretrained(model, str(p["adapter"]))
     except RuntimeError as exc:  # size mismatches that the layer/width check cannot see (e.g. kv heads)

@@ -1,5 +1,5 @@
 """BFCL v4 in `make eval` (tasks.serve.bfcl): BFCL's functions in place of the weather tools, its answers scored
-after its AST rules, and a real run of the SmolLM2 demo adapter on ten recorded items (tests/recordings/bfcl,
+after its AST rules, and a real run of the SmolLM2 demo adapter on six of the ten recorded items (tests/recordings/bfcl,
 Apache-2.0, attributed there)."""
 
 import json
@@ -93,12 +93,13 @@ def test_demo_adapter_on_recorded_items(smol_demo):
     adapter, proc = smol_demo
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     model, tok, choice = ev.load(load_config(SMOL_CONFIG), adapter)
-    result = bfcl.evaluate(model, tok, choice.device, ev._adapter, limit=None, max_new_tokens=48, time_budget_s=600, folder=RECORDED,
+    # Three items per subset, 40 new tokens: a call takes about 30 SmolLM2 tokens. The budget is generous for a busy machine.
+    result = bfcl.evaluate(model, tok, choice.device, ev._adapter, limit=3, max_new_tokens=40, time_budget_s=1800, folder=RECORDED,
                            progress=False)
     for subset in bfcl.SUBSETS:
         s = result["subsets"][subset]
-        assert s["items"] == s["items_asked"] == 5 and not s["partial"]
+        assert s["items"] == s["items_asked"] == 3 and not s["partial"]
         assert all(0.0 <= s[w] <= 1.0 for w in ("base", "adapter"))
-    # The demo adapter was trained to call tools: it calls on BFCL's simple items where the base mostly answers in prose.
+    # The adapter changes what the model writes (on irrelevance_0 the base copies the tools block, the demo adapter stops at once).
     assert any(s["base"] != s["adapter"] for s in result["samples"])
     assert {s["subset"] for s in result["samples"]} == set(bfcl.SUBSETS)
