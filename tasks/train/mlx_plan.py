@@ -198,14 +198,15 @@ def choose(cfg: dict, budget: int) -> dict:
             "why": f"even checkpointing at {SEQ_STEP} tokens needs {smallest / GB:.1f} GB"}
 
 
-def mac_table(cfg: dict, tokens: int, flop_rate_per_core: float, flops_per_token) -> list[dict]:
-    """For each Mac in MACS: budget, the choice that fits, and the hours (`flops_per_token(ckpt)` per token)."""
+def mac_table(cfg: dict, tokens: int, flop_rate, flops_per_token) -> list[dict]:
+    """For each Mac in MACS: budget, the choice that fits, tokens/s and hours (`flop_rate(chip, gpu_cores)` FLOP/s,
+    `flops_per_token(checkpointing)`)."""
     rows = []
     for chip, ram, cores in MACS:
         budget, _ = metal_budget(ram * GIB)
         c = choose(cfg, budget)
         ckpt = cfg["training"]["gradient_checkpointing"] or c["overrides"].get("training.gradient_checkpointing", False)
-        tps = flop_rate_per_core * cores / flops_per_token(ckpt)
+        tps = flop_rate(chip, cores) / flops_per_token(ckpt)
         rows.append({"mac": f"{CHIP_NAMES[chip]} {ram} GB", "chip": chip, "ram_gb": ram, "gpu_cores": cores,
                      "budget_gb": round(budget / GB, 1), "fits": c["fits"], "overrides": c["overrides"],
                      "need_gb": round(c["need"] / GB, 1), "tokens_per_s": round(tps, 1),
