@@ -62,6 +62,17 @@ def confirm_settings(cfg: dict) -> None:
         ui.warning(f"{len(differ)} setting(s) differ from configs/training_config_m4.yaml: higher values may run out of unified memory")
 
 
+def fit_to_this_mac(cfg: dict, overrides: list[str]) -> tuple[list[str], str]:
+    """The overrides that fit an MLX run into this Mac's Metal budget (tasks.setup.m4.fit_overrides), leaving out
+    any key the command line sets itself; ([], '') when none are needed."""
+    from tasks.setup import m4
+
+    fit, why = m4.fit_overrides(cfg)
+    given = {o.partition("=")[0] for o in overrides}
+    sets = [f"{k}={str(v).lower()}" for k, v in fit.items() if k not in given]
+    return (sets, why) if sets else ([], "")
+
+
 class Tee:
     """Copies the training's output to the terminal and the log, chunk by chunk (progress redraws included)."""
 
@@ -107,6 +118,11 @@ def run(config: str, overrides: list[str] | None = None, logs_dir: str | None = 
         eta_after_steps: int = ETA_AFTER_STEPS, overnight_hours: float = OVERNIGHT_HOURS, poll_s: float = 1.0) -> int:
     overrides = list(overrides or [])
     cfg = load_config(config, overrides)
+    fit, why = fit_to_this_mac(cfg, overrides)
+    if fit:
+        ui.warning(f"[{TAG}] Memory: {why}")
+        overrides += fit
+        cfg = load_config(config, overrides)
     output_dir = eta.output_dir_of(cfg)
     logs_dir = Path(logs_dir) if logs_dir else eta.LOGS_DIR
     config = rel(Path(config).resolve()) if Path(config).exists() else config
