@@ -49,7 +49,7 @@ from pathlib import Path
 
 from tasks import ui
 from tasks.config import ROOT, load_config
-from tasks.train import checkpoints
+from tasks.train import checkpoints, mlx_plan, model_cache
 
 MLX_MODELS = ROOT / "models" / "mlx"
 QUANT_BITS, QUANT_GROUP = 4, 64  # mlx_lm.convert -q defaults: 4.5 bits per weight with the scales and biases
@@ -119,6 +119,46 @@ def require_backend(resume_path: str | None, backend: str) -> None:
 # ----------------------------------------------------------------- the base model
 
 
+def disk_needed_gb(cfg: dict, base: str) -> dict:
+    """GB the base still needs on disk, asked before fetching or converting it: the download
+    (model_cache.ALLOW_PATTERNS: the three model-*.safetensors shards, config and tokenizer; not
+    consolidated.safetensors or the .bin copies) unless the Hub cache has it, and the 4-bit copy unless it is cached."""
+    need = {}
+    if not Path(base).is_dir() and not _downloaded(base, cfg["model"].get("cache_dir")):
+        need["download"] = model_cache.MODEL_GB
+    if cfg["model"]["load_in_4bit"] and not (quantized_path(base) / SOURCE_STAMP).is_file():
+        need["4-bit copy"] = round(mlx_plan.MISTRAL_7B.params() * mlx_plan.QUANT_BITS / 8 / 1e9, 1)
+    return need
+
+
+def _downloaded(base: str, cache_dir: str | None) -> bool:
+    """Every allowed file of `base` already in the Hub cache (no request)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(base, cache_dir=cache_dir, allow_patterns=model_cache.ALLOW_PATTERNS, local_files_only=True)
+        return True
+    except Exception:  # not cached (LocalEntryNotFoundError and relatives)
+        return False
+
+
+def check_disk(cfg: dict, base: str, say=print) -> None:
+    """Say the disk the base needs before fetching it; refuse, with the numbers, when it is not free."""
+    need = disk_needed_gb(cfg, base)
+    if not need:
+        return
+    where = Path(cfg["model"].get("cache_dir") or MLX_MODELS.parent)
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free / 1e9
+    total = sum(need.values())
+    parts = " + ".join(f"{v:g} GB {k}" for k, v in need.items())
+    if free < total + 1:
+        raise ui.Fail(f"{where}: {free:.1f} GB free, and the base needs {parts} = {total:.1f} GB (plus 1 GB of room); "
+                      f"free some disk, or point model.cache_dir at a disk with room")
+    say(f"Disk: the base needs {parts} = {total:.1f} GB; {free:.1f} GB free at {where}")
+
+
 def _hub_folder(base: str, cache_dir: str | None) -> Path:
     """A local folder with config.json and the safetensors of `base` (a folder, or a Hub id downloaded once)."""
     if Path(base).is_dir():
@@ -126,8 +166,7 @@ def _hub_folder(base: str, cache_dir: str | None) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(base, cache_dir=cache_dir,
-                                      allow_patterns=["*.json", "*.safetensors", "tokenizer.model"]))
+        return Path(snapshot_download(base, cache_dir=cache_dir, allow_patterns=model_cache.ALLOW_PATTERNS))
     except Exception as exc:  # the hub raises many types; each means "cannot get the weights"
         raise ui.Fail(f"model.base {base!r}: cannot download it ({str(exc).splitlines()[0]}); accept the licence on the "
                       f"model's Hub page and log in (`hf auth login` or HF_TOKEN), or point model.base at a folder") from exc
@@ -152,6 +191,7 @@ def prepare_base(cfg: dict, base: str, say=print) -> Path:
     folder's copy only while the folder's config.json is the one it was made from.
     """
     if not cfg["model"]["load_in_4bit"]:
+        check_disk(cfg, base, say)
         return _hub_folder(base, cfg["model"].get("cache_dir"))
     target = quantized_path(base)
     stamp = target / SOURCE_STAMP
@@ -161,6 +201,7 @@ def prepare_base(cfg: dict, base: str, say=print) -> Path:
             return target
     from mlx_lm import convert
 
+    check_disk(cfg, base, say)
     source = _hub_folder(base, cfg["model"].get("cache_dir"))
     say(f"4-bit base: quantizing {base} with mlx_lm.convert (q_bits {QUANT_BITS}, group {QUANT_GROUP}) into {target}")
     target.parent.mkdir(parents=True, exist_ok=True)

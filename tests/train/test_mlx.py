@@ -318,3 +318,34 @@ def test_a_stop_inside_an_accumulation_window_keeps_the_last_complete_step(tmp_p
     r = run_train(sets)
     assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(e["step"] for e in events(out, "step")) == list(range(1, 9))  # no step lost or repeated
+
+
+def test_the_download_is_the_files_the_loaders_read_and_its_disk_is_said_first(tmp_path, monkeypatch, capsys):
+    import fnmatch
+    from collections import namedtuple
+
+    from tasks import ui
+    from tasks.config import load_config
+    from tasks.setup import hf_auth
+    from tasks.train import mlx_backend, model_cache
+    from tests.helpers_setup import seed_model
+
+    # One list for setup-h100 and the MLX backend: the three shards, never consolidated.safetensors (another 14.5 GB).
+    assert hf_auth.ALLOW_PATTERNS is model_cache.ALLOW_PATTERNS
+    allowed = lambda name: any(fnmatch.fnmatch(name, p) for p in model_cache.ALLOW_PATTERNS)  # noqa: E731
+    assert allowed("model-00001-of-00003.safetensors") and allowed("tokenizer.model") and allowed("config.json")
+    assert not allowed("consolidated.safetensors") and not allowed("pytorch_model-00001-of-00003.bin")
+    cfg = load_config(ROOT / "configs" / "training_config_m4.yaml")
+    cfg["model"]["cache_dir"] = str(tmp_path / "hub")
+    monkeypatch.setattr(mlx_backend, "MLX_MODELS", tmp_path / "models" / "mlx")
+    base = "mistralai/Mistral-7B-Instruct-v0.2"
+    assert mlx_backend.disk_needed_gb(cfg, base) == {"download": 14.5, "4-bit copy": 4.1}
+    seed_model(tmp_path / "hub")  # downloaded already: only the 4-bit copy is left to write
+    assert mlx_backend.disk_needed_gb(cfg, base) == {"4-bit copy": 4.1}
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(mlx_backend.shutil, "disk_usage", lambda path: Usage(0, 0, 3e9))
+    with pytest.raises(ui.Fail, match=r"3.0 GB free, and the base needs 4.1 GB 4-bit copy = 4.1 GB"):
+        mlx_backend.check_disk(cfg, base)
+    monkeypatch.setattr(mlx_backend.shutil, "disk_usage", lambda path: Usage(0, 0, 100e9))
+    mlx_backend.check_disk(cfg, base)
+    assert "Disk: the base needs 4.1 GB 4-bit copy = 4.1 GB; 100.0 GB free" in capsys.readouterr().out
