@@ -62,6 +62,10 @@ PEFT_PREFIX = "base_model.model."
 MODULE_KEYS = {"q_proj": "self_attn.q_proj", "k_proj": "self_attn.k_proj", "v_proj": "self_attn.v_proj",
                "o_proj": "self_attn.o_proj", "gate_proj": "mlp.gate_proj", "up_proj": "mlp.up_proj",
                "down_proj": "mlp.down_proj"}
+# Besides every training.save_steps, a checkpoint once this much wall time has passed since the last one (or the
+# start): an abort on a Mac then loses at most about 30 minutes, whatever the chip's speed (WEATHERMAN_CHECKPOINT_EVERY_S
+# sets another interval).
+CHECKPOINT_EVERY_S = 1800.0
 _PEFT_KEY = re.compile(r"^base_model\.model\.(.+)\.lora_([AB])\.weight$")
 
 
@@ -559,13 +563,15 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
         return {"global_step": step, "max_steps": max_steps, "epoch": step / per_epoch,
                 "num_input_tokens_seen": tokens_seen, "steps_per_epoch": per_epoch, "backend": "mlx"}
 
-    saved = {"step": step, "reached": False}  # the step of the newest checkpoint on disk (the resumed one at first)
+    # The step of the newest checkpoint on disk (the resumed one at first), and when it was written.
+    saved = {"step": step, "reached": False, "at": time.monotonic()}
+    every_s = float(os.environ.get("WEATHERMAN_CHECKPOINT_EVERY_S") or CHECKPOINT_EVERY_S)
 
     def checkpoint() -> None:
         path = output_dir / f"checkpoint-{step}"
         save_checkpoint(path, model, optimizer, cfg, base, trainer_state())
         checkpoints.rotate_checkpoints(output_dir, ctx["keep"])
-        saved["step"] = step
+        saved["step"], saved["at"] = step, time.monotonic()
         bar.write(f"{ui.OK_MARK} Checkpoint complete: {path} (step {step})")
 
     try:
@@ -627,7 +633,8 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
                 # Checkpoint now and stop; any evaluation due now is skipped (a spot pod has ~5 s).
                 checkpoint()
                 return "interrupted"
-            save_due = step % t["save_steps"] == 0 or step == max_steps
+            save_due = (step % t["save_steps"] == 0 or step == max_steps
+                        or time.monotonic() - saved["at"] >= every_s)
             if eval_set and (step % t["eval_steps"] == 0 or step == max_steps):  # the Trainer also evaluates at the end
                 if save_due:  # written before the evaluation, so a stop during it keeps this step
                     checkpoint()

@@ -349,3 +349,19 @@ def test_the_download_is_the_files_the_loaders_read_and_its_disk_is_said_first(t
     monkeypatch.setattr(mlx_backend.shutil, "disk_usage", lambda path: Usage(0, 0, 100e9))
     mlx_backend.check_disk(cfg, base)
     assert "Disk: the base needs 4.1 GB 4-bit copy = 4.1 GB; 100.0 GB free" in capsys.readouterr().out
+
+
+def test_a_checkpoint_follows_wall_time_as_well_as_save_steps(tmp_path):
+    # save_steps 100 in an 6-step run: only the end would be saved; an interval of 0 s saves every step, and the
+    # rotation keeps the newest three (the default interval is 30 minutes: mlx_backend.CHECKPOINT_EVERY_S).
+    from tasks.train import mlx_backend
+
+    assert mlx_backend.CHECKPOINT_EVERY_S == 1800
+    out = tmp_path / "out"
+    sets = overrides(tmp_path, out, **{**EXTRA, "training.max_steps": 6, "training.save_steps": 100,
+                                       "training.save_total_limit": 3})
+    r = subprocess.run(train_cmd(sets), cwd=ROOT, env={**env(), "WEATHERMAN_CHECKPOINT_EVERY_S": "1e-9"},
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("Checkpoint complete") == 6, r.stdout
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-5", "checkpoint-6"]
