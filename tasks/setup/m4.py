@@ -42,13 +42,13 @@ MIN_MACOS = "14.0"
 MIN_FREE_GB = 50
 KEY_PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "mistral-common", "wandb")
 # The MLX backend's peak as Metal runs it (tasks/train/mlx_plan.py; make plan CONFIG=configs/training_config_m4.yaml),
-# at 2,048 tokens: 32.4 GB without gradient checkpointing (of which 8.7 GB the unfused attention's L^2 term), 7.6 GB
+# at 2,048 tokens: 32.8 GB without gradient checkpointing (of which 8.7 GB the unfused attention's L^2 term), 8.0 GB
 # with it. Metal lets a process use about two thirds of unified memory below 36 GB and three quarters from 36 GB.
 MEMORY_MEANING = {
-    "INSUFFICIENT": "even MLX's 4-bit 7B with gradient checkpointing needs about 7.6 GB of Metal's working set, so a 7B LoRA does not fit",
-    "LIMITED": "MLX's 4-bit base fits with gradient checkpointing (about 7.6 GB, 1.5x the time; train-m4 turns it on); "
+    "INSUFFICIENT": "even MLX's 4-bit 7B with gradient checkpointing needs about 8.0 GB of Metal's working set, so a 7B LoRA does not fit",
+    "LIMITED": "MLX's 4-bit base fits with gradient checkpointing (about 8.0 GB, 1.5x the time; train-m4 turns it on); "
                "PyTorch/MPS's 14.5 GB of bf16 weights do not fit",
-    "SUFFICIENT": "MLX's 4-bit base fits; without gradient checkpointing (32.4 GB at 2,048 tokens) from 48 GB, "
+    "SUFFICIENT": "MLX's 4-bit base fits; without gradient checkpointing (32.8 GB at 2,048 tokens) from 48 GB, "
                   "with it below (train-m4 turns it on, 1.5x the time)",
 }
 

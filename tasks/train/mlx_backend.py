@@ -56,7 +56,18 @@ QUANT_BITS, QUANT_GROUP = 4, 64  # mlx_lm.convert -q defaults: 4.5 bits per weig
 ADAPTER_FILE = "adapter_model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
-SOURCE_STAMP = "source_config.sha256"  # in a 4-bit copy: the config.json it was converted from
+SOURCE_STAMP = "source_config.sha256"  # in a 4-bit copy: the config.json it was converted from, and the recipe
+# How the 4-bit copy is made: every decoder projection at 4 bits, the token embeddings and the output layer (lm_head)
+# kept in the base's 16 bits (mlx_lm.convert's quant_predicate): 0.37 GB more than quantizing them too, and the two
+# layers that map tokens in and out keep their precision, as bitsandbytes' NF4 path leaves them on the H100. A copy made
+# by another recipe is made again.
+QUANT_RECIPE = "q4-g64-embed-head-16bit"
+UNQUANTIZED = ("embed_tokens", "lm_head")
+
+
+def quant_predicate(path: str, module, config=None) -> bool:
+    """mlx_lm.convert's per-layer choice: quantize everything that can be, except the embeddings and the LM head."""
+    return hasattr(module, "to_quantized") and path.rpartition(".")[2] not in UNQUANTIZED
 PEFT_PREFIX = "base_model.model."
 # The seven projections and where they sit in a Mistral decoder layer (mlx-lm's key names).
 MODULE_KEYS = {"q_proj": "self_attn.q_proj", "k_proj": "self_attn.k_proj", "v_proj": "self_attn.v_proj",
@@ -200,20 +211,23 @@ def prepare_base(cfg: dict, base: str, say=print) -> Path:
     target = quantized_path(base)
     stamp = target / SOURCE_STAMP
     if (target / "config.json").is_file() and stamp.is_file():
-        if not Path(base).is_dir() or stamp.read_text(encoding="utf-8").strip() == _source_stamp(Path(base)):
+        sha, _, recipe = stamp.read_text(encoding="utf-8").strip().partition(" ")
+        if recipe == QUANT_RECIPE and (not Path(base).is_dir() or sha == _source_stamp(Path(base))):
             say(f"4-bit base: {target} (cached)")
             return target
     from mlx_lm import convert
 
     check_disk(cfg, base, say)
     source = _hub_folder(base, cfg["model"].get("cache_dir"))
-    say(f"4-bit base: quantizing {base} with mlx_lm.convert (q_bits {QUANT_BITS}, group {QUANT_GROUP}) into {target}")
+    say(f"4-bit base: quantizing {base} with mlx_lm.convert (q_bits {QUANT_BITS}, group {QUANT_GROUP}; embeddings and "
+        f"lm_head kept in 16 bits) into {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
         # convert() refuses an existing folder: give it a fresh one inside the staging folder, then rename.
-        convert(str(source), mlx_path=str(staging / "model"), quantize=True, q_bits=QUANT_BITS, q_group_size=QUANT_GROUP)
-        (staging / "model" / SOURCE_STAMP).write_text(_source_stamp(source) + "\n", encoding="utf-8")
+        convert(str(source), mlx_path=str(staging / "model"), quantize=True, q_bits=QUANT_BITS, q_group_size=QUANT_GROUP,
+                quant_predicate=quant_predicate)
+        (staging / "model" / SOURCE_STAMP).write_text(f"{_source_stamp(source)} {QUANT_RECIPE}\n", encoding="utf-8")
         if target.exists():  # a copy of another version of the base: moved aside, then dropped
             os.replace(target, staging / "old")
         os.replace(staging / "model", target)

@@ -8,7 +8,8 @@ Peak memory of one MLX LoRA step, in bytes (`peak()`), for one micro-batch of `r
 padded to `length` tokens (T = rows x length tokens), activations of `act` bytes (bf16 on Metal: 2;
 the CPU build trains in fp32: 4):
 
-- weights: every weight at 4.5 bits with mlx_lm.convert -q (or `act` bytes unquantized); LoRA weights,
+- weights: the decoder's weights at 4.5 bits with mlx_lm.convert -q, the embeddings and the LM head in 16 bits
+  (tasks.train.mlx_backend.quant_predicate keeps them unquantized), or `act` bytes unquantized; LoRA weights,
   gradients and AdamW's two moments in fp32: 16 B per LoRA parameter;
 - kept for the backward pass, per token and layer (`per_token_layer()`): the two RMSNorm inputs
   (2 x act x h: the fused norm's gradient needs only its input); each adapter's input promoted to
@@ -119,7 +120,8 @@ def peak(d: Dims, *, length: int, rows: int = 1, lora_r: int = 16, targets: list
     """Peak bytes of one MLX training step, by part (module docstring); 'total' is their sum."""
     targets = list(d.linear_shapes()) if targets is None else targets
     tokens, pairs = rows * length, rows * length * length
-    weights = d.params() * (QUANT_BITS / 8 if load_in_4bit else act)
+    outer = 2 * d.vocab * d.hidden  # embeddings and LM head: 16 bits in the 4-bit copy
+    weights = (d.params() - outer) * QUANT_BITS / 8 + outer * 2 if load_in_4bit else d.params() * act
     lora = d.lora_params(lora_r, targets) * 16
     layer_tok = sum(per_token_layer(d, targets, act, device).values())
     layer_sq = pairs_per_layer_bytes(d, act) * pairs

@@ -442,7 +442,7 @@ def report(p: dict, cfg: dict, data: Path) -> None:
             print(f"    {chip:<7} x {M4_PEAK_FLOPS[chip] / 1e12:g}/{c['peak_flops'] / 1e12:g} peak / {p['flops_per_token']:.3e} FLOP per token "
                   f"= {tps} tok/s -> {m['hours'][chip]} h")
         mem = m["memory"]
-        print(f"  MLX memory (GB)      {mem['weights']:.2f} weights ({'4-bit, ' + format(MLX_QUANT_BITS, 'g') + ' bits' if cfg['model']['load_in_4bit'] else '16-bit'}) "
+        print(f"  MLX memory (GB)      {mem['weights']:.2f} weights ({'4-bit: ' + format(MLX_QUANT_BITS, 'g') + ' bits a weight, embeddings and lm_head 16' if cfg['model']['load_in_4bit'] else '16-bit'}) "
               f"+ {mem['lora_and_optimizer']:.2f} LoRA/AdamW + {mem['activations']:.2f} kept activations (of which "
               f"{mem['attention_l2']:.2f} the unfused attention's softmax and mask, (2 x heads + 1) x L^2 a layer) + "
               f"{mem['attention_grad']:.2f} attention gradient + {mem['logits']:.2f} logits = {mem['total']:.2f} at the longest "

@@ -126,7 +126,7 @@ def test_make_setup_m4_then_a_no_op_then_only_the_venv_step(tmp_path):
     first, _ = make()
     assert first.returncode == 0, first.stdout + first.stderr
     for line in ("[SETUP-M4] Starting Mac M4 local setup", "✅ Unified Memory: 64GB SUFFICIENT", "✅ Packages installed",
-                 "✅ Memory fit: MLX needs 32.4 GB at 2048 tokens; budget 51.5 GB (Metal's working set, three quarters of 64 GB)",
+                 "✅ Memory fit: MLX needs 32.8 GB at 2048 tokens; budget 51.5 GB (Metal's working set, three quarters of 64 GB)",
                  "configs/training_config_m4.yaml: valid", "⚠️ WARNING: M4 training takes many hours",
                  "⚠️ Close unnecessary applications to free unified memory", "[SETUP-M4-COMPLETE] Ready for local training",
                  "Next step: make train-m4"):
@@ -172,8 +172,8 @@ M4_CONFIG = str(m4.ROOT / "configs" / "training_config_m4.yaml")
 
 
 @pytest.mark.parametrize("chip, memsize, budget_gb, rule, overrides", [
-    # Metal's working set: two thirds below 36 GB, three quarters from 36 GB; the profile needs 32.4 GB at 2,048
-    # tokens without checkpointing and 7.6 GB with it, and must stay under the budget less 10%.
+    # Metal's working set: two thirds below 36 GB, three quarters from 36 GB; the profile needs 32.8 GB at 2,048
+    # tokens without checkpointing and 8.0 GB with it, and must stay under the budget less 10%.
     ("m4_16gb", "16gb", 11.5, "two thirds of 16 GB", {"training.gradient_checkpointing": True}),
     ("m4_pro_24gb", "24gb", 17.2, "two thirds of 24 GB", {"training.gradient_checkpointing": True}),
     ("m4_max_36gb", "36gb", 29.0, "three quarters of 36 GB", {"training.gradient_checkpointing": True}),
@@ -195,9 +195,9 @@ def test_the_m4_profile_is_fitted_to_each_macs_metal_budget(mac, chip, memsize, 
     assert check.status == (probes.WARN if overrides else probes.OK), check
     assert f"budget {budget_gb} GB" in check.value
     if overrides:
-        assert "32.4 GB at 2048 tokens" in check.value and "gradient checkpointing on: 7.6 GB" in check.value
+        assert "32.8 GB at 2048 tokens" in check.value and "gradient checkpointing on: 8.0 GB" in check.value
         assert "--set training.gradient_checkpointing=true" in check.value
-        # train-m4 applies it (the margin holds: 7.6 GB under the budget less 10%), unless the command line says otherwise.
+        # train-m4 applies it (the margin holds: 8.0 GB under the budget less 10%), unless the command line says otherwise.
         assert train_m4.fit_to_this_mac(cfg, [])[0] == ["training.gradient_checkpointing=true"]
         assert train_m4.fit_to_this_mac(cfg, ["training.gradient_checkpointing=false"]) == ([], "")
         fitted = load_config(M4_CONFIG, ["training.gradient_checkpointing=true"])

@@ -186,6 +186,11 @@ def test_the_4bit_base_is_quantized_once_and_cached(tmp_path, monkeypatch):
     model = mlx_backend.load_model(cfg, q, "fp32")
     layer = model.layers[0].self_attn.q_proj
     assert isinstance(layer.linear, nn.QuantizedLinear) and layer.linear.bits == 4
+    # The embeddings and the output layer stay unquantized (mlx_lm.convert's quant_predicate), as on the H100's NF4 path.
+    assert type(model.model.embed_tokens) is nn.Embedding and type(model.lm_head) is nn.Linear
+    # A copy made by the older recipe (everything at 4 bits, a stamp without the recipe) is made again.
+    (q / mlx_backend.SOURCE_STAMP).write_text((q / mlx_backend.SOURCE_STAMP).read_text().split()[0] + "\n")
+    assert mlx_backend.prepare_base(cfg, folder, said.append) == q and "quantizing" in said[-1]
     ids = mx.array([[1, 733, 16289, 28793, 1824, 28742, 28713, 272]])
     full = mlx_backend.load_model(cfg, tiny_model.build(cfg["model"]["tiny"]), "fp32")
     diff = np.abs(np.array(model(ids)) - np.array(full(ids)))
@@ -238,7 +243,8 @@ def test_plan_scales_the_cited_mlx_figure_and_the_m4_profile_fits_one_night():
     assert p["mlx"]["hours"]["m4-max"] <= 6.5
     assert "mlx-lm LORA.md" in p["m4_throughput_source"]
     mem = p["mlx"]["memory"]
-    assert mem["weights"] == pytest.approx(n * 4.5 / 8 / 1e9, abs=0.01)  # every weight at 4.5 bits: 4.07 GB
+    outer = 2 * 32000 * 4096  # embeddings and lm_head, kept in 16 bits
+    assert mem["weights"] == pytest.approx(((n - outer) * 4.5 / 8 + outer * 2) / 1e9, abs=0.01)  # 4.44 GB
     # The unfused attention keeps (2 x 32 heads + 1) bytes per pair and layer: 6.9 GB at 1,824 tokens.
     assert mem["attention_l2"] == pytest.approx(32 * 65 * 1824**2 / 1e9, abs=0.01)
     assert 28 < mem["total"] < 29  # about 28 GB without checkpointing, as Metal runs it
