@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tasks import ui
 
-from tasks.train import checkpoints
+from tasks.train import checkpoints, mlx_plan
 
 from tasks.run import eta
 from tasks.config import ROOT, load_config
@@ -60,6 +60,18 @@ def confirm_settings(cfg: dict) -> None:
                  f"sequence {cfg['data']['max_seq_length']}")
     if differ:
         ui.warning(f"{len(differ)} setting(s) differ from configs/training_config_m4.yaml: higher values may run out of unified memory")
+
+
+def write_speed(logs_dir: Path, cfg: dict, config: str, est) -> None:
+    """logs/speed_m4.json: the tokens/s of this start's first steps (warm-up left out), for `make plan` and `make eta`."""
+    t = cfg["training"]
+    record = {"tokens_per_s": est.last["tokens_per_s"], "steps": [int(est.start.get("step") or 0), est.step],
+              "measured_at": est.last.get("timestamp"), "config": config, "backend": t["backend"], "profile": cfg["profile"],
+              "gradient_checkpointing": t["gradient_checkpointing"], "max_seq_length": cfg["data"]["max_seq_length"],
+              "batch": t["per_device_batch_size"], "host": est.start.get("host")}
+    ui.write_json_atomic(mlx_plan.speed_path(logs_dir), record)
+    ui.info(TAG, f"Measured {record['tokens_per_s']:,.1f} tokens/s over steps {record['steps'][0] + 1}-{est.step}: written to "
+                 f"{rel(mlx_plan.speed_path(logs_dir))} (make plan and make eta read it)")
 
 
 def fit_to_this_mac(cfg: dict, overrides: list[str]) -> tuple[list[str], str]:
@@ -149,7 +161,7 @@ def run(config: str, overrides: list[str] | None = None, logs_dir: str | None = 
     env.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")  # an op MPS lacks runs on the CPU instead of failing
     offset = eta.metrics_size(output_dir)
     tee = Tee(log)
-    state = {"offset": offset, "events": [], "eta_done": False}
+    state = {"offset": offset, "events": [], "eta_done": False, "speed_done": False}
 
     def check_eta() -> None:
         if state["eta_done"]:
@@ -157,6 +169,10 @@ def run(config: str, overrides: list[str] | None = None, logs_dir: str | None = 
         new, state["offset"] = eta.read_events_from(output_dir, state["offset"])
         state["events"] += new
         est = eta.estimate(state["events"])
+        if not state["speed_done"] and est.state == "training" and est.last and est.last.get("tokens_per_s") \
+                and est.step - int(est.start.get("step") or 0) >= mlx_plan.SPEED_STEPS:
+            state["speed_done"] = True
+            write_speed(logs_dir, cfg, config, est)
         if est.state != "training" or est.step - int(est.start.get("step") or 0) < eta_after_steps:
             return
         left = eta.remaining_now(est)

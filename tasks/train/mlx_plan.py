@@ -42,6 +42,8 @@ budget less a 10% margin (fragmentation, the step's smaller temporaries, the des
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 GB = 1e9
 GIB = 2**30
@@ -214,3 +216,22 @@ def mac_table(cfg: dict, tokens: int, flop_rate, flops_per_token) -> list[dict]:
                      "need_gb": round(c["need"] / GB, 1), "tokens_per_s": round(tps, 1),
                      "hours": round(tokens / tps / 3600, 1) if c["fits"] else None})
     return rows
+
+
+# ----------------------------------------------------------------- the measured speed
+
+SPEED_FILE = "speed_m4.json"  # in logs/: written by `make train-m4` after its first 20 steps, read by `make plan` and `make eta`
+SPEED_STEPS = 20
+
+
+def speed_path(logs_dir) -> Path:
+    return Path(logs_dir) / SPEED_FILE
+
+
+def read_speed(logs_dir) -> dict | None:
+    """The tokens/s `make train-m4` measured on this Mac ({tokens_per_s, gradient_checkpointing, ...}), or None."""
+    try:
+        speed = json.loads(speed_path(logs_dir).read_text(encoding="utf-8"))
+        return speed if float(speed["tokens_per_s"]) > 0 else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

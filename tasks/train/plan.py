@@ -32,6 +32,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 
 from tasks import ui
@@ -334,7 +335,8 @@ def attention_in_use(cfg: dict) -> str:
 
 def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: float = DEFAULT_H100_USD_PER_HOUR,
          mfu_h100: float = DEFAULT_MFU_H100, mfu_m4: float = DEFAULT_MFU_M4, m4_chip: str = DEFAULT_M4_CHIP,
-         h100_tokens_per_s: float | None = None, m4_tokens_per_s: float | None = None, attention: str | None = None) -> dict:
+         h100_tokens_per_s: float | None = None, m4_tokens_per_s: float | None = None, attention: str | None = None,
+         m4_measured: str = "measured (--m4-tokens-per-s)") -> dict:
     """Everything `make plan` prints, as numbers; no output, no I/O."""
     t, d, lora = cfg["training"], cfg["data"], cfg["lora"]
     if d.get("max_train_examples"):
@@ -371,7 +373,7 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
     fallback = h100_settings(shape, cfg, lengths, "sdpa") if cfg["profile"] == "h100" and attention != "sdpa" else []
     h100_tps = h100_tokens_per_s or throughput(H100_PEAK_FLOPS, mfu_h100, fpt)
     m4_tps = m4_tokens_per_s or throughput(M4_PEAK_FLOPS[m4_chip], mfu_m4, fpt)
-    m4_source = "measured (--m4-tokens-per-s)" if m4_tokens_per_s else f"assumed MFU {mfu_m4:.0%} of {M4_PEAK_FLOPS[m4_chip] / 1e12:g} TFLOP/s ({m4_chip})"
+    m4_source = m4_measured if m4_tokens_per_s else f"assumed MFU {mfu_m4:.0%} of {M4_PEAK_FLOPS[m4_chip] / 1e12:g} TFLOP/s ({m4_chip})"
     mlx = None
     if t["backend"] == "mlx":
         mlx = mlx_m4(cfg, fpt, total_tokens, max(lengths), shape, mean_len)
@@ -509,12 +511,28 @@ def data_path(cfg: dict, override: str | None) -> Path:
     raise ui.Fail(f"{configured}: training data not found, nor {FINAL_TRAIN.relative_to(ROOT)} (run `make data` first)")
 
 
+def measured_m4_speed(cfg: dict, logs_dir: str | None = None) -> dict:
+    """plan() keywords for the tokens/s `make train-m4` measured on this Mac (logs/speed_m4.json), when it was
+    measured with the same backend, checkpointing, batch and max_seq_length as this config; else {}."""
+    speed = mlx_plan.read_speed(logs_dir or os.environ.get("WEATHERMAN_LOGS_DIR") or ROOT / "logs")
+    t = cfg["training"]
+    if not speed or speed.get("profile") != cfg["profile"] or (speed.get("backend"), speed.get("gradient_checkpointing"), speed.get("batch"),
+                                               speed.get("max_seq_length")) != (t["backend"], t["gradient_checkpointing"],
+                                                                                t["per_device_batch_size"], cfg["data"]["max_seq_length"]):
+        return {}
+    return {"m4_tokens_per_s": float(speed["tokens_per_s"]),
+            "m4_measured": f"measured by make train-m4 on this Mac ({speed.get('measured_at')}, steps "
+                           f"{speed['steps'][0] + 1}-{speed['steps'][1]}; {mlx_plan.SPEED_FILE} in logs/)"}
+
+
 def run(config: str, data: str | None = None, limit: int | None = None, **kwargs) -> None:
     cfg = load_config(config)
     path = data_path(cfg, data)
     if kwargs.get("m4_chip", DEFAULT_M4_CHIP) not in M4_PEAK_FLOPS:
         raise ui.Fail(f"--m4-chip {kwargs['m4_chip']!r}: unknown (expected one of {', '.join(M4_PEAK_FLOPS)})")
     lengths = conversation_lengths(path, cfg["data"]["max_seq_length"], limit)
+    if not kwargs.get("m4_tokens_per_s"):
+        kwargs.update(measured_m4_speed(cfg))
     p = plan(cfg, lengths, **kwargs)
     report(p, cfg, path)
     keys = ("tokens_per_epoch", "total_steps", "memory_gb", "hours_h100", "hours_m4", "cost_usd_h100", "conversations",

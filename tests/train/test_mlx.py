@@ -371,3 +371,32 @@ def test_a_checkpoint_follows_wall_time_as_well_as_save_steps(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("Checkpoint complete") == 6, r.stdout
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-5", "checkpoint-6"]
+
+
+def test_train_m4_measures_its_first_20_steps_for_plan_and_eta(tmp_path):
+    import json
+
+    from tasks.config import load_config
+    from tasks.run import eta
+    from tasks.train import plan
+
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    sets = overrides(tmp_path, out, **{**EXTRA, "training.max_steps": 22, "training.save_steps": 100})
+    cmd = [sys.executable, "-m", "tasks.run.train_m4", "--config", str(CPU_CONFIG), "--logs-dir", str(logs)]
+    for s in sets:
+        cmd += ["--set", s]
+    r = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    speed = json.loads((logs / "speed_m4.json").read_text())
+    assert speed["steps"][0] == 0 and speed["steps"][1] >= 20, speed  # polled: the first step event at 20 or later
+    step20 = next(e for e in events(out, "step") if e["step"] == speed["steps"][1])
+    assert speed["tokens_per_s"] == step20["tokens_per_s"] > 0  # the run's own measure, warm-up left out
+    assert "written to" in r.stdout and "speed_m4.json" in r.stdout
+    cfg = load_config(CPU_CONFIG, sets)
+    kw = plan.measured_m4_speed(cfg, str(logs))
+    assert kw["m4_tokens_per_s"] == speed["tokens_per_s"] and "measured by make train-m4" in kw["m4_measured"]
+    p = plan.plan(cfg, [200] * 6, **kw)
+    assert p["m4_tokens_per_s"] == round(speed["tokens_per_s"], 1) and p["m4_throughput_source"] == kw["m4_measured"]
+    other = load_config(CPU_CONFIG, sets + ["training.gradient_checkpointing=true"])
+    assert plan.measured_m4_speed(other, str(logs)) == {}  # measured with another setting: not this run's speed
+    assert "Measured by make train-m4" in eta.measured_speed_line(logs, "cpu")
