@@ -173,6 +173,39 @@ def check_fit(config: str) -> Check:
                  "close other apps; a Mac with more memory trains without checkpointing")
 
 
+def this_mac() -> tuple[str, int, int] | None:
+    """(chip key, unified memory GB, GPU cores) of this Mac when it is one of mlx_plan.MACS, else None."""
+    proc = probes.run_command(["system_profiler", "SPHardwareDataType"])
+    gib, _ = memory()
+    if proc is None or gib is None:
+        return None
+    chip = probes.parse_system_profiler(proc.stdout).get("Chip", "")
+    key = {"Apple M4": "m4", "Apple M4 Pro": "m4-pro", "Apple M4 Max": "m4-max"}.get(chip)
+    return next(((c, ram, cores) for c, ram, cores in mlx_plan.MACS if c == key and ram == round(gib)), None)
+
+
+def this_mac_hours(config: str) -> str:
+    """The plan's hours for this config on this Mac (its chip, memory and the memory fit), as a phrase."""
+    from tasks.config import load_config
+    from tasks.train import plan
+
+    fallback = f"`make plan CONFIG={config}` estimates the hours for each M4 Mac"
+    mac = this_mac()
+    try:
+        cfg = load_config(config)
+        lengths = plan.conversation_lengths(plan.data_path(cfg, None), cfg["data"]["max_seq_length"],
+                                            cfg["data"]["max_train_examples"])
+    except ui.Fail:
+        return fallback
+    if mac is None or cfg["training"]["backend"] != "mlx":
+        return fallback
+    p = plan.plan(cfg, lengths, m4_chip=mac[0], **plan.measured_m4_speed(cfg))
+    row = next(r for r in p["mlx"]["macs"] if (r["chip"], r["ram_gb"]) == mac[:2])
+    how = " with gradient checkpointing" if row["overrides"] else ""
+    return (f"this {row['mac']} ({row['gpu_cores']} GPU cores) trains the profile's {p['total_tokens']:,} tokens{how} in about "
+            f"{row['hours']} hours by `make plan CONFIG={config}`")
+
+
 def check_memory(preflight: bool = False) -> Check:
     """Unified memory as INSUFFICIENT / LIMITED / SUFFICIENT; INSUFFICIENT fails only before training."""
     gib, problem = memory()
@@ -277,9 +310,9 @@ def step_finish(config: str, wandb_cli: str | None = None) -> None:
     probes.report_all([probes.check_data_links()], "data")
     ui.success("Data paths verified")
     wandb_auth.run(verify=True, tag=TAG, cli=wandb_cli)
-    ui.warning("WARNING: M4 training takes many hours: the M4 profile (MLX, 4-bit base, 4,500 conversations) is about 12 hours "
-               f"on an M4 Pro and 6 on an M4 Max by `make plan CONFIG={config}`; "
-               "`make train-m4` prints a measured ETA after 100 steps")
+    ui.warning(f"WARNING: M4 training takes many hours: {this_mac_hours(config)} "
+               "(docs/TRAINING_M4.md has every M4 Mac); `make train-m4` measures this Mac's speed over its first 20 steps "
+               "(make plan then uses it) and prints an ETA after 100")
     ui.warning("Close unnecessary applications to free unified memory")
     ui.info("SETUP-M4-COMPLETE", "Ready for local training")
     ui.info(TAG, "Next step: make train-m4")

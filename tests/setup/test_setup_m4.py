@@ -142,8 +142,10 @@ def test_make_setup_m4_then_a_no_op_then_only_the_venv_step(tmp_path):
     assert third.returncode == 0, third.stderr
     calls = machine.calls()
     assert any("pip install -r" in c for c in calls)
-    assert not any(c.startswith("system_profiler") for c in calls)  # the machine step is not redone
-    assert "sysctl iogpu.wired_limit_mb" in calls  # the finish step fits the run to this Mac's Metal budget again
+    assert not any("--step machine" in c for c in calls)  # the machine step is not redone
+    # The finish step fits the run to this Mac's Metal budget again, and names its hours on this chip.
+    assert "sysctl iogpu.wired_limit_mb" in calls and "system_profiler SPHardwareDataType" in calls
+    assert "M4 training takes many hours" in third.stdout + third.stderr
 
 
 def test_preflight_data_check_names_the_bad_line(tmp_path):
@@ -230,3 +232,21 @@ def test_preflight_refuses_a_config_that_does_not_fit_with_the_numbers_and_the_f
     tiny.write_text(text.replace("r: 16 ", "r: 512 "))  # LoRA + AdamW alone: 16 B x 1.34 G parameters = 21 GB
     check = m4.check_fit(str(tiny))
     assert check.status == probes.FAIL and "even checkpointing at 128 tokens needs" in check.value and "H100" in check.fix
+
+
+def test_setup_names_the_hours_of_this_mac_from_the_plan(mac, tmp_path):
+    from tests.helpers_train import write_data
+
+    train, val = write_data(tmp_path / "data", n_train=6, n_val=2)
+    cfg = tmp_path / "m4.yaml"
+    cfg.write_text((m4.ROOT / "configs" / "training_config_m4.yaml").read_text()
+                   .replace("data/processed/train.jsonl", str(train)).replace("data/processed/val.jsonl", str(val)))
+    mac.mac(chip="m4_pro_24gb", memsize="24gb")
+    assert m4.this_mac() == ("m4-pro", 24, 16)  # the 24 GB M4 Pro is the 16-GPU-core chip
+    said = m4.this_mac_hours(str(cfg))
+    assert said.startswith("this M4 Pro 24 GB (16 GPU cores) trains the profile's") and "with gradient checkpointing" in said
+    mac.mac(chip="m4_max_64gb", memsize="64gb")
+    said = m4.this_mac_hours(str(cfg))
+    assert "M4 Max 64 GB (40 GPU cores)" in said and "checkpointing" not in said
+    mac.mac(chip="m1_8gb", memsize="8gb")  # not an M4: the plan's table is the answer
+    assert m4.this_mac_hours(str(cfg)).startswith("`make plan CONFIG=")
