@@ -77,6 +77,7 @@ MODULE_KEYS = {"q_proj": "self_attn.q_proj", "k_proj": "self_attn.k_proj", "v_pr
 # start): an abort on a Mac then loses at most about 30 minutes, whatever the chip's speed (WEATHERMAN_CHECKPOINT_EVERY_S
 # sets another interval).
 CHECKPOINT_EVERY_S = 1800.0
+BUCKET = 128  # the compiled step's widths: multiples of this (WEATHERMAN_MLX_COMPILE=0 turns compilation off)
 _PEFT_KEY = re.compile(r"^base_model\.model\.(.+)\.lora_([AB])\.weight$")
 
 
@@ -376,14 +377,15 @@ def lr_factor(kind: str, i: int, warmup: int, total: int) -> float:
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def pad_batch(examples: list[dict], pad_id: int):
-    """(input_ids, labels) as int32 arrays, right-padded to the longest conversation; padding's label is -100.
+def pad_batch(examples: list[dict], pad_id: int, bucket: int = 1):
+    """(input_ids, labels) as int32 arrays, right-padded to the longest conversation rounded up to a multiple of
+    `bucket`; padding's label is -100, and a causal model never attends to the right, so the loss is the same.
 
-    No rounding up of the width: the step is not compiled, so no shape is worth a padded token.
+    The compiled step is traced once per width: buckets of BUCKET tokens bound that to max_seq_length / BUCKET shapes.
     """
     import numpy as np
 
-    width = max(len(e["input_ids"]) for e in examples)
+    width = -(-max(len(e["input_ids"]) for e in examples) // bucket) * bucket
     ids = np.full((len(examples), width), pad_id, dtype=np.int32)
     labels = np.full((len(examples), width), -100, dtype=np.int32)
     for row, e in enumerate(examples):
@@ -565,6 +567,17 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
     writer.write("start", pid=os.getpid(), step=step, total_steps=max_steps, resumed_from=ctx["resumed_from"],
                  log_file=ctx["log_file"], run_name=ctx["run_name"], host=socket.gethostname(), world_size=1)
     grad_fn = nn.value_and_grad(model, loss_sum)
+    bucket = 1
+    if os.environ.get("WEATHERMAN_MLX_COMPILE", "1") != "0":
+        # One micro-batch's forward and backward as one compiled graph (mx.compile fuses its elementwise work), traced
+        # once per bucketed width; the model's arrays and the random state (LoRA dropout) are its inputs and outputs.
+        from functools import partial
+
+        compiled_state, plain = [model.state, mx.random.state], grad_fn
+        compiled = partial(mx.compile, inputs=compiled_state, outputs=compiled_state)(lambda ids, labels: plain(model, ids, labels))
+        grad_fn = lambda _model, ids, labels: compiled(ids, labels)  # noqa: E731
+        bucket = BUCKET
+    say(f"Step: {'compiled (mx.compile), widths in buckets of ' + str(BUCKET) + ' tokens' if bucket > 1 else 'not compiled'}")
     rates = Rates(step, tokens_seen, max_steps, torch_train.ETA_WARMUP_STEPS)
     pad_id = tokenizer.pad_token_id
     from tqdm.auto import tqdm
@@ -602,7 +615,7 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
                         checkpoint()
                     return "interrupted"
                 examples = [train_set[i] for i in micro]
-                ids, labels = pad_batch(examples, pad_id)
+                ids, labels = pad_batch(examples, pad_id, bucket)
                 (s, k), g = grad_fn(model, mx.array(ids), mx.array(labels))
                 grads = g if grads is None else tree_map(lambda a, b: a + b, grads, g)
                 window_loss, window_tokens = window_loss + s, window_tokens + k
