@@ -10,6 +10,10 @@ a warning), announces `logs/training_m4_<YYYYmmdd_HHMMSS>.log`, runs
 with every line teed to that log, and after 100
 steps prints `[ETA] Estimated completion: X hours Y minutes` (measured since
 this start, warm-up left out), recommending an overnight run when it is long.
+On the M4 profile with MLX it first fits the run to this Mac's Metal budget
+(tasks.setup.m4.fit_overrides: gradient checkpointing, or a shorter max_seq_length,
+said in one line; a key set with --set is left alone), and after 20 steps it
+writes the measured tokens/s to logs/speed_m4.json for `make plan` and `make eta`.
 At the end: `[TRAINING-M4-COMPLETE] Training finished`, the adapter and the
 next steps. Ctrl-C makes the training write a checkpoint and stop; `make
 resume` continues from it. Blocking by design: a Mac is not reached over SSH

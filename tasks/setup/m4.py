@@ -10,7 +10,10 @@ arm64 shell, macOS 14+, Python 3.10+ from `PYTHON --version`, unified memory
 from `sysctl hw.memsize` as INSUFFICIENT < 16 GB, LIMITED 16-32 GB or SUFFICIENT
 32 GB+ for the MLX footprint, 50 GB free); `venv` (.venv-local from requirements-local.txt, then from
 inside it the pinned versions, MPS available and a real matmul on it); `finish`
-(data links, W&B, the warnings, the summary). `--preflight` is the check-only part
+(the memory fit, data links, W&B, this Mac's hours, the summary). The memory fit reads Metal's
+budget (`sysctl iogpu.wired_limit_mb` when set, else two thirds of memory below 36 GB and three
+quarters above) and says what `make train-m4` turns on to fit it (tasks/train/mlx_plan.choose);
+the pre-flight fails a run that cannot fit. `--preflight` is the check-only part
 that `make train-m4` runs first (MLX on the Metal GPU, or MPS with training.backend:
 torch); there INSUFFICIENT memory fails. The machine and
 venv steps use the standard library only: the system python3 runs them.

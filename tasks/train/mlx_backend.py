@@ -14,9 +14,13 @@ their fields, `checkpoint-<step>/` with `COMPLETE` (`checkpoints.mark_complete`,
 rotation), W&B (`train.setup_wandb`), and the final folder (`train.write_final_files`).
 What MLX does its own way:
 
-- batches are right-padded to the longest conversation of the micro-batch (a causal
-  model never attends to padding on the right, and padding carries no loss); with the
-  M4 profile's batch of 1 there is no padding at all;
+- batches are right-padded to the longest conversation of the micro-batch, rounded up to
+  a multiple of 128 tokens for the compiled step (a causal model never attends to padding
+  on the right, and padding carries no loss); each micro-batch's forward and backward is
+  one `mx.compile`d graph (WEATHERMAN_MLX_COMPILE=0: not compiled, no rounding);
+- a checkpoint every training.save_steps and every 30 minutes of wall time;
+- the base is fetched with model_cache.ALLOW_PATTERNS (the files the loaders read), after
+  saying the disk it needs;
 - the loss is the token-weighted mean over the whole accumulation window (the sum of
   the masked cross-entropy divided by the window's trained tokens), as the Trainer does;
 - LoRA layers come from mlx-lm's tuner (`linear_to_lora_layers`), scale alpha / r,
@@ -28,7 +32,7 @@ What MLX does its own way:
 - the data order and the LoRA dropout are functions of (seed, step), so a resumed run
   sees the batches and the dropout masks an uninterrupted one would have seen;
 - `model.load_in_4bit: true` quantizes the base with `mlx_lm.convert` (4 bits,
-  groups of 64) once, into models/mlx/<name>-4bit.
+  groups of 64; the embeddings and lm_head kept in 16 bits) once, into models/mlx/<name>-4bit.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ template, exactly as training does. From that and the config it prints:
   weights + gradients + AdamW state, activations of the largest micro-batch the data can form
   (per token and layer, by part, for the attention in use: flash-attn on the H100, sdpa elsewhere
   or with --attention), with and without gradient checkpointing, and whether that fits an 80 GB
-  H100 and 16/24/32/64 GB Macs;
+  H100 and the M4 Macs' Metal working sets (16-128 GB); for training.backend mlx the memory as
+  Metal runs it (tasks/train/mlx_plan.py, with the unfused attention's L^2 term) and each real M4
+  Mac's setting, speed and hours;
 - for the H100 profile, every conversations-per-micro-batch / checkpointing setting with the same
   effective batch, and the choice: the fewest FLOPs per token whose memory stays under 95% of 80 GB
   less a 10% margin (configs/training_config_h100.yaml uses it; a GPU confirms it with
