@@ -279,9 +279,13 @@ class FakeMachine:
         self.env_probe(env_probe)
         return self
 
-    def mac(self, chip="m4_max_64gb", memsize="64gb", macos="15.1", python="3.11.9", uname="darwin_arm64", df="mac_data"):
+    def mac(self, chip="m4_max_64gb", memsize="64gb", macos="15.1", python="3.11.9", uname="darwin_arm64", df="mac_data",
+            wired_limit="iogpu_wired_limit_default"):
         self.command("system_profiler", f"system_profiler/{chip}.txt")
-        self.command("sysctl", f"sysctl/{memsize}.txt")
+        # sysctl answers per key: hw.memsize (unified memory) and iogpu.wired_limit_mb (Metal's limit; 0 = macOS's default).
+        self.script("sysctl", f'#!/bin/bash\necho "sysctl $*" >> "$FAKE_LOG"\ncase "$1" in\n'
+                              f'  iogpu.wired_limit_mb) cat "{REC / "sysctl" / (wired_limit + ".txt")}";;\n'
+                              f'  *) cat "{REC / "sysctl" / (memsize + ".txt")}";;\nesac\n')
         self.command("sw_vers", f"sw_vers/{macos}.txt")
         self.uname(f"uname/{uname}.txt", "Darwin")
         self.command("df", f"df/{df}.txt")

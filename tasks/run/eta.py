@@ -32,7 +32,7 @@ from pathlib import Path
 
 from tasks import ui
 
-from tasks.train import checkpoints
+from tasks.train import checkpoints, mlx_plan
 from tasks.config import PROFILE_CONFIGS, ROOT, default_profile, load_config, project_path
 
 TAG = "ETA"
@@ -294,6 +294,16 @@ def describe(est: Estimate, output_dir: Path) -> list[str]:
     return lines
 
 
+def measured_speed_line(logs_dir: Path, profile: str) -> str | None:
+    """The tokens/s `make train-m4` measured over its first steps on this Mac (logs/speed_m4.json), as one line."""
+    speed = mlx_plan.read_speed(logs_dir)
+    if speed is None or speed.get("profile") != profile:
+        return None
+    return (f"Measured by make train-m4: {float(speed['tokens_per_s']):,.1f} tokens/s over steps {speed['steps'][0] + 1}-"
+            f"{speed['steps'][1]} ({speed.get('measured_at')}, checkpointing {'on' if speed.get('gradient_checkpointing') else 'off'}); "
+            f"make plan uses it")
+
+
 # ----------------------------------------------------------------- the verb
 
 
@@ -304,6 +314,8 @@ def run(config: str | None = None, overrides: list[str] | None = None, env: str 
     final = r.output_dir / checkpoints.FINAL
     ui.info(TAG, f"Run folder: {r.output_dir}")
     for line in describe(est, r.output_dir):
+        ui.info(TAG, line)
+    if line := measured_speed_line(r.logs_dir, r.env):
         ui.info(TAG, line)
     if final.is_file():
         done = json.loads(final.read_text(encoding="utf-8"))

@@ -10,6 +10,10 @@ a warning), announces `logs/training_m4_<YYYYmmdd_HHMMSS>.log`, runs
 with every line teed to that log, and after 100
 steps prints `[ETA] Estimated completion: X hours Y minutes` (measured since
 this start, warm-up left out), recommending an overnight run when it is long.
+On the M4 profile with MLX it first fits the run to this Mac's Metal budget
+(tasks.setup.m4.fit_overrides: gradient checkpointing, or a shorter max_seq_length,
+said in one line; a key set with --set is left alone), and after 20 steps it
+writes the measured tokens/s to logs/speed_m4.json for `make plan` and `make eta`.
 At the end: `[TRAINING-M4-COMPLETE] Training finished`, the adapter and the
 next steps. Ctrl-C makes the training write a checkpoint and stop; `make
 resume` continues from it. Blocking by design: a Mac is not reached over SSH
@@ -27,7 +31,7 @@ from pathlib import Path
 
 from tasks import ui
 
-from tasks.train import checkpoints
+from tasks.train import checkpoints, mlx_plan
 
 from tasks.run import eta
 from tasks.config import ROOT, load_config
@@ -60,6 +64,29 @@ def confirm_settings(cfg: dict) -> None:
                  f"sequence {cfg['data']['max_seq_length']}")
     if differ:
         ui.warning(f"{len(differ)} setting(s) differ from configs/training_config_m4.yaml: higher values may run out of unified memory")
+
+
+def write_speed(logs_dir: Path, cfg: dict, config: str, est) -> None:
+    """logs/speed_m4.json: the tokens/s of this start's first steps (warm-up left out), for `make plan` and `make eta`."""
+    t = cfg["training"]
+    record = {"tokens_per_s": est.last["tokens_per_s"], "steps": [int(est.start.get("step") or 0), est.step],
+              "measured_at": est.last.get("timestamp"), "config": config, "backend": t["backend"], "profile": cfg["profile"],
+              "gradient_checkpointing": t["gradient_checkpointing"], "max_seq_length": cfg["data"]["max_seq_length"],
+              "batch": t["per_device_batch_size"], "host": est.start.get("host")}
+    ui.write_json_atomic(mlx_plan.speed_path(logs_dir), record)
+    ui.info(TAG, f"Measured {record['tokens_per_s']:,.1f} tokens/s over steps {record['steps'][0] + 1}-{est.step}: written to "
+                 f"{rel(mlx_plan.speed_path(logs_dir))} (make plan and make eta read it)")
+
+
+def fit_to_this_mac(cfg: dict, overrides: list[str]) -> tuple[list[str], str]:
+    """The overrides that fit an MLX run into this Mac's Metal budget (tasks.setup.m4.fit_overrides), leaving out
+    any key the command line sets itself; ([], '') when none are needed."""
+    from tasks.setup import m4
+
+    fit, why = m4.fit_overrides(cfg)
+    given = {o.partition("=")[0] for o in overrides}
+    sets = [f"{k}={str(v).lower()}" for k, v in fit.items() if k not in given]
+    return (sets, why) if sets else ([], "")
 
 
 class Tee:
@@ -107,6 +134,11 @@ def run(config: str, overrides: list[str] | None = None, logs_dir: str | None = 
         eta_after_steps: int = ETA_AFTER_STEPS, overnight_hours: float = OVERNIGHT_HOURS, poll_s: float = 1.0) -> int:
     overrides = list(overrides or [])
     cfg = load_config(config, overrides)
+    fit, why = fit_to_this_mac(cfg, overrides)
+    if fit:
+        ui.warning(f"[{TAG}] Memory: {why}")
+        overrides += fit
+        cfg = load_config(config, overrides)
     output_dir = eta.output_dir_of(cfg)
     logs_dir = Path(logs_dir) if logs_dir else eta.LOGS_DIR
     config = rel(Path(config).resolve()) if Path(config).exists() else config
@@ -133,7 +165,7 @@ def run(config: str, overrides: list[str] | None = None, logs_dir: str | None = 
     env.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")  # an op MPS lacks runs on the CPU instead of failing
     offset = eta.metrics_size(output_dir)
     tee = Tee(log)
-    state = {"offset": offset, "events": [], "eta_done": False}
+    state = {"offset": offset, "events": [], "eta_done": False, "speed_done": False}
 
     def check_eta() -> None:
         if state["eta_done"]:
@@ -141,6 +173,10 @@ def run(config: str, overrides: list[str] | None = None, logs_dir: str | None = 
         new, state["offset"] = eta.read_events_from(output_dir, state["offset"])
         state["events"] += new
         est = eta.estimate(state["events"])
+        if not state["speed_done"] and est.state == "training" and est.last and est.last.get("tokens_per_s") \
+                and est.step - int(est.start.get("step") or 0) >= mlx_plan.SPEED_STEPS:
+            state["speed_done"] = True
+            write_speed(logs_dir, cfg, config, est)
         if est.state != "training" or est.step - int(est.start.get("step") or 0) < eta_after_steps:
             return
         left = eta.remaining_now(est)

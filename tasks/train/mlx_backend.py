@@ -14,9 +14,13 @@ their fields, `checkpoint-<step>/` with `COMPLETE` (`checkpoints.mark_complete`,
 rotation), W&B (`train.setup_wandb`), and the final folder (`train.write_final_files`).
 What MLX does its own way:
 
-- batches are right-padded to the longest conversation of the micro-batch (a causal
-  model never attends to padding on the right, and padding carries no loss); with the
-  M4 profile's batch of 1 there is no padding at all;
+- batches are right-padded to the longest conversation of the micro-batch, rounded up to
+  a multiple of 128 tokens for the compiled step (a causal model never attends to padding
+  on the right, and padding carries no loss); each micro-batch's forward and backward is
+  one `mx.compile`d graph (WEATHERMAN_MLX_COMPILE=0: not compiled, no rounding);
+- a checkpoint every training.save_steps and every 30 minutes of wall time;
+- the base is fetched with model_cache.ALLOW_PATTERNS (the files the loaders read), after
+  saying the disk it needs;
 - the loss is the token-weighted mean over the whole accumulation window (the sum of
   the masked cross-entropy divided by the window's trained tokens), as the Trainer does;
 - LoRA layers come from mlx-lm's tuner (`linear_to_lora_layers`), scale alpha / r,
@@ -28,7 +32,7 @@ What MLX does its own way:
 - the data order and the LoRA dropout are functions of (seed, step), so a resumed run
   sees the batches and the dropout masks an uninterrupted one would have seen;
 - `model.load_in_4bit: true` quantizes the base with `mlx_lm.convert` (4 bits,
-  groups of 64) once, into models/mlx/<name>-4bit.
+  groups of 64; the embeddings and lm_head kept in 16 bits) once, into models/mlx/<name>-4bit.
 """
 
 from __future__ import annotations
@@ -49,19 +53,35 @@ from pathlib import Path
 
 from tasks import ui
 from tasks.config import ROOT, load_config
-from tasks.train import checkpoints
+from tasks.train import checkpoints, mlx_plan, model_cache
 
 MLX_MODELS = ROOT / "models" / "mlx"
 QUANT_BITS, QUANT_GROUP = 4, 64  # mlx_lm.convert -q defaults: 4.5 bits per weight with the scales and biases
 ADAPTER_FILE = "adapter_model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
-SOURCE_STAMP = "source_config.sha256"  # in a 4-bit copy: the config.json it was converted from
+SOURCE_STAMP = "source_config.sha256"  # in a 4-bit copy: the config.json it was converted from, and the recipe
+# How the 4-bit copy is made: every decoder projection at 4 bits, the token embeddings and the output layer (lm_head)
+# kept in the base's 16 bits (mlx_lm.convert's quant_predicate): 0.37 GB more than quantizing them too, and the two
+# layers that map tokens in and out keep their precision, as bitsandbytes' NF4 path leaves them on the H100. A copy made
+# by another recipe is made again.
+QUANT_RECIPE = "q4-g64-embed-head-16bit"
+UNQUANTIZED = ("embed_tokens", "lm_head")
+
+
+def quant_predicate(path: str, module, config=None) -> bool:
+    """mlx_lm.convert's per-layer choice: quantize everything that can be, except the embeddings and the LM head."""
+    return hasattr(module, "to_quantized") and path.rpartition(".")[2] not in UNQUANTIZED
 PEFT_PREFIX = "base_model.model."
 # The seven projections and where they sit in a Mistral decoder layer (mlx-lm's key names).
 MODULE_KEYS = {"q_proj": "self_attn.q_proj", "k_proj": "self_attn.k_proj", "v_proj": "self_attn.v_proj",
                "o_proj": "self_attn.o_proj", "gate_proj": "mlp.gate_proj", "up_proj": "mlp.up_proj",
                "down_proj": "mlp.down_proj"}
+# Besides every training.save_steps, a checkpoint once this much wall time has passed since the last one (or the
+# start): an abort on a Mac then loses at most about 30 minutes, whatever the chip's speed (WEATHERMAN_CHECKPOINT_EVERY_S
+# sets another interval).
+CHECKPOINT_EVERY_S = 1800.0
+BUCKET = 128  # the compiled step's widths: multiples of this (WEATHERMAN_MLX_COMPILE=0 turns compilation off)
 _PEFT_KEY = re.compile(r"^base_model\.model\.(.+)\.lora_([AB])\.weight$")
 
 
@@ -119,6 +139,46 @@ def require_backend(resume_path: str | None, backend: str) -> None:
 # ----------------------------------------------------------------- the base model
 
 
+def disk_needed_gb(cfg: dict, base: str) -> dict:
+    """GB the base still needs on disk, asked before fetching or converting it: the download
+    (model_cache.ALLOW_PATTERNS: the three model-*.safetensors shards, config and tokenizer; not
+    consolidated.safetensors or the .bin copies) unless the Hub cache has it, and the 4-bit copy unless it is cached."""
+    need = {}
+    if not Path(base).is_dir() and not _downloaded(base, cfg["model"].get("cache_dir")):
+        need["download"] = model_cache.MODEL_GB
+    if cfg["model"]["load_in_4bit"] and not (quantized_path(base) / SOURCE_STAMP).is_file():
+        need["4-bit copy"] = round(mlx_plan.MISTRAL_7B.params() * mlx_plan.QUANT_BITS / 8 / 1e9, 1)
+    return need
+
+
+def _downloaded(base: str, cache_dir: str | None) -> bool:
+    """Every allowed file of `base` already in the Hub cache (no request)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(base, cache_dir=cache_dir, allow_patterns=model_cache.ALLOW_PATTERNS, local_files_only=True)
+        return True
+    except Exception:  # not cached (LocalEntryNotFoundError and relatives)
+        return False
+
+
+def check_disk(cfg: dict, base: str, say=print) -> None:
+    """Say the disk the base needs before fetching it; refuse, with the numbers, when it is not free."""
+    need = disk_needed_gb(cfg, base)
+    if not need:
+        return
+    where = Path(cfg["model"].get("cache_dir") or MLX_MODELS.parent)
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free / 1e9
+    total = sum(need.values())
+    parts = " + ".join(f"{v:g} GB {k}" for k, v in need.items())
+    if free < total + 1:
+        raise ui.Fail(f"{where}: {free:.1f} GB free, and the base needs {parts} = {total:.1f} GB (plus 1 GB of room); "
+                      f"free some disk, or point model.cache_dir at a disk with room")
+    say(f"Disk: the base needs {parts} = {total:.1f} GB; {free:.1f} GB free at {where}")
+
+
 def _hub_folder(base: str, cache_dir: str | None) -> Path:
     """A local folder with config.json and the safetensors of `base` (a folder, or a Hub id downloaded once)."""
     if Path(base).is_dir():
@@ -126,8 +186,7 @@ def _hub_folder(base: str, cache_dir: str | None) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(base, cache_dir=cache_dir,
-                                      allow_patterns=["*.json", "*.safetensors", "tokenizer.model"]))
+        return Path(snapshot_download(base, cache_dir=cache_dir, allow_patterns=model_cache.ALLOW_PATTERNS))
     except Exception as exc:  # the hub raises many types; each means "cannot get the weights"
         raise ui.Fail(f"model.base {base!r}: cannot download it ({str(exc).splitlines()[0]}); accept the licence on the "
                       f"model's Hub page and log in (`hf auth login` or HF_TOKEN), or point model.base at a folder") from exc
@@ -152,23 +211,28 @@ def prepare_base(cfg: dict, base: str, say=print) -> Path:
     folder's copy only while the folder's config.json is the one it was made from.
     """
     if not cfg["model"]["load_in_4bit"]:
+        check_disk(cfg, base, say)
         return _hub_folder(base, cfg["model"].get("cache_dir"))
     target = quantized_path(base)
     stamp = target / SOURCE_STAMP
     if (target / "config.json").is_file() and stamp.is_file():
-        if not Path(base).is_dir() or stamp.read_text(encoding="utf-8").strip() == _source_stamp(Path(base)):
+        sha, _, recipe = stamp.read_text(encoding="utf-8").strip().partition(" ")
+        if recipe == QUANT_RECIPE and (not Path(base).is_dir() or sha == _source_stamp(Path(base))):
             say(f"4-bit base: {target} (cached)")
             return target
     from mlx_lm import convert
 
+    check_disk(cfg, base, say)
     source = _hub_folder(base, cfg["model"].get("cache_dir"))
-    say(f"4-bit base: quantizing {base} with mlx_lm.convert (q_bits {QUANT_BITS}, group {QUANT_GROUP}) into {target}")
+    say(f"4-bit base: quantizing {base} with mlx_lm.convert (q_bits {QUANT_BITS}, group {QUANT_GROUP}; embeddings and "
+        f"lm_head kept in 16 bits) into {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
         # convert() refuses an existing folder: give it a fresh one inside the staging folder, then rename.
-        convert(str(source), mlx_path=str(staging / "model"), quantize=True, q_bits=QUANT_BITS, q_group_size=QUANT_GROUP)
-        (staging / "model" / SOURCE_STAMP).write_text(_source_stamp(source) + "\n", encoding="utf-8")
+        convert(str(source), mlx_path=str(staging / "model"), quantize=True, q_bits=QUANT_BITS, q_group_size=QUANT_GROUP,
+                quant_predicate=quant_predicate)
+        (staging / "model" / SOURCE_STAMP).write_text(f"{_source_stamp(source)} {QUANT_RECIPE}\n", encoding="utf-8")
         if target.exists():  # a copy of another version of the base: moved aside, then dropped
             os.replace(target, staging / "old")
         os.replace(staging / "model", target)
@@ -317,14 +381,15 @@ def lr_factor(kind: str, i: int, warmup: int, total: int) -> float:
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def pad_batch(examples: list[dict], pad_id: int):
-    """(input_ids, labels) as int32 arrays, right-padded to the longest conversation; padding's label is -100.
+def pad_batch(examples: list[dict], pad_id: int, bucket: int = 1):
+    """(input_ids, labels) as int32 arrays, right-padded to the longest conversation rounded up to a multiple of
+    `bucket`; padding's label is -100, and a causal model never attends to the right, so the loss is the same.
 
-    No rounding up of the width: the step is not compiled, so no shape is worth a padded token.
+    The compiled step is traced once per width: buckets of BUCKET tokens bound that to max_seq_length / BUCKET shapes.
     """
     import numpy as np
 
-    width = max(len(e["input_ids"]) for e in examples)
+    width = -(-max(len(e["input_ids"]) for e in examples) // bucket) * bucket
     ids = np.full((len(examples), width), pad_id, dtype=np.int32)
     labels = np.full((len(examples), width), -100, dtype=np.int32)
     for row, e in enumerate(examples):
@@ -506,6 +571,17 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
     writer.write("start", pid=os.getpid(), step=step, total_steps=max_steps, resumed_from=ctx["resumed_from"],
                  log_file=ctx["log_file"], run_name=ctx["run_name"], host=socket.gethostname(), world_size=1)
     grad_fn = nn.value_and_grad(model, loss_sum)
+    bucket = 1
+    if os.environ.get("WEATHERMAN_MLX_COMPILE", "1") != "0":
+        # One micro-batch's forward and backward as one compiled graph (mx.compile fuses its elementwise work), traced
+        # once per bucketed width; the model's arrays and the random state (LoRA dropout) are its inputs and outputs.
+        from functools import partial
+
+        compiled_state, plain = [model.state, mx.random.state], grad_fn
+        compiled = partial(mx.compile, inputs=compiled_state, outputs=compiled_state)(lambda ids, labels: plain(model, ids, labels))
+        grad_fn = lambda _model, ids, labels: compiled(ids, labels)  # noqa: E731
+        bucket = BUCKET
+    say(f"Step: {'compiled (mx.compile), widths in buckets of ' + str(BUCKET) + ' tokens' if bucket > 1 else 'not compiled'}")
     rates = Rates(step, tokens_seen, max_steps, torch_train.ETA_WARMUP_STEPS)
     pad_id = tokenizer.pad_token_id
     from tqdm.auto import tqdm
@@ -518,13 +594,15 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
         return {"global_step": step, "max_steps": max_steps, "epoch": step / per_epoch,
                 "num_input_tokens_seen": tokens_seen, "steps_per_epoch": per_epoch, "backend": "mlx"}
 
-    saved = {"step": step, "reached": False}  # the step of the newest checkpoint on disk (the resumed one at first)
+    # The step of the newest checkpoint on disk (the resumed one at first), and when it was written.
+    saved = {"step": step, "reached": False, "at": time.monotonic()}
+    every_s = float(os.environ.get("WEATHERMAN_CHECKPOINT_EVERY_S") or CHECKPOINT_EVERY_S)
 
     def checkpoint() -> None:
         path = output_dir / f"checkpoint-{step}"
         save_checkpoint(path, model, optimizer, cfg, base, trainer_state())
         checkpoints.rotate_checkpoints(output_dir, ctx["keep"])
-        saved["step"] = step
+        saved["step"], saved["at"] = step, time.monotonic()
         bar.write(f"{ui.OK_MARK} Checkpoint complete: {path} (step {step})")
 
     try:
@@ -541,7 +619,7 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
                         checkpoint()
                     return "interrupted"
                 examples = [train_set[i] for i in micro]
-                ids, labels = pad_batch(examples, pad_id)
+                ids, labels = pad_batch(examples, pad_id, bucket)
                 (s, k), g = grad_fn(model, mx.array(ids), mx.array(labels))
                 grads = g if grads is None else tree_map(lambda a, b: a + b, grads, g)
                 window_loss, window_tokens = window_loss + s, window_tokens + k
@@ -586,7 +664,8 @@ def train(cfg: dict, tag: str, output_dir: Path, resume_path: str | None, state,
                 # Checkpoint now and stop; any evaluation due now is skipped (a spot pod has ~5 s).
                 checkpoint()
                 return "interrupted"
-            save_due = step % t["save_steps"] == 0 or step == max_steps
+            save_due = (step % t["save_steps"] == 0 or step == max_steps
+                        or time.monotonic() - saved["at"] >= every_s)
             if eval_set and (step % t["eval_steps"] == 0 or step == max_steps):  # the Trainer also evaluates at the end
                 if save_due:  # written before the evaluation, so a stop during it keeps this step
                     checkpoint()

@@ -15,6 +15,13 @@ from pathlib import Path
 from tasks import ui
 
 MARKER = "weatherman-complete.json"
+# The files training, the tokenizer and the MLX loader read: setup-h100's download (tasks.setup.hf_auth) and the MLX
+# backend's (tasks.train.mlx_backend) use this one list. The repo also holds pytorch_model-*.bin copies of the same
+# 14.5 GB and consolidated.safetensors (Mistral's own format, another 14.5 GB), which no loader here reads.
+ALLOW_PATTERNS = ["config.json", "generation_config.json", "model.safetensors.index.json", "model-*.safetensors",
+                  "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
+# 7,241,732,096 bf16 parameters (DESIGN.md section 4): the three safetensors shards.
+MODEL_GB = 14.5
 
 
 def repo_folder(cache_dir: Path, repo: str) -> Path:

@@ -13,7 +13,9 @@ template, exactly as training does. From that and the config it prints:
   weights + gradients + AdamW state, activations of the largest micro-batch the data can form
   (per token and layer, by part, for the attention in use: flash-attn on the H100, sdpa elsewhere
   or with --attention), with and without gradient checkpointing, and whether that fits an 80 GB
-  H100 and 16/24/32/64 GB Macs;
+  H100 and the M4 Macs' Metal working sets (16-128 GB); for training.backend mlx the memory as
+  Metal runs it (tasks/train/mlx_plan.py, with the unfused attention's L^2 term) and each real M4
+  Mac's setting, speed and hours;
 - for the H100 profile, every conversations-per-micro-batch / checkpointing setting with the same
   effective batch, and the choice: the fewest FLOPs per token whose memory stays under 95% of 80 GB
   less a 10% margin (configs/training_config_h100.yaml uses it; a GPU confirms it with
@@ -32,10 +34,12 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 
 from tasks import ui
 from tasks.config import ROOT, load_config, project_path
+from tasks.train import mlx_plan
 
 TAG = "PLAN"
 GB = 1e9  # decimal gigabytes, as GPU and Mac memory are sold
@@ -112,12 +116,18 @@ MLX_CITED = {"tokens_per_s": 250.0, "chip": "M1 Max", "peak_flops": 10.4e12, "lo
 MLX_QUANT_BITS = 4 + 2 * 16 / 64  # mlx_lm.convert -q: 4 bits + an fp16 scale and bias per group of 64, every weight
 DEFAULT_H100_USD_PER_HOUR = 2.69  # an assumed on-demand H100 price; check RunPod's pricing page
 H100_MEMORY_GB = 80
-MAC_MEMORY_GB = (16, 24, 32, 64)
+MAC_MEMORY_GB = (16, 24, 32, 36, 48, 64, 128)  # the unified memory sizes M4 Macs are sold with
 # The share of memory a run can use: CUDA context and allocator fragmentation take about 5% of an
-# H100; on a Mac, Metal's recommended working set is about three quarters of unified memory and
-# macOS with its apps needs the rest.
+# H100. On a Mac, Metal's recommendedMaxWorkingSetSize: two thirds of unified memory below 36 GB,
+# three quarters from 36 GB (mlx_plan.metal_budget), less mlx_plan's 10% margin.
 USABLE_H100 = 0.95
-USABLE_MAC = 0.75
+# M4 GPU cores of the chips in M4_PEAK_FLOPS (the peaks are for these); tasks/train/mlx_plan.MACS has each Mac's own.
+M4_GPU_CORES = {"m4": 10, "m4-pro": 20, "m4-max": 40}
+
+
+def mac_fits(need: float, ram_gb: int) -> bool:
+    """`need` bytes within Metal's working set of a Mac with `ram_gb` GB (sold as GB, counted in GiB), less the margin."""
+    return need <= mlx_plan.usable(mlx_plan.metal_budget(ram_gb * mlx_plan.GIB)[0])
 # Bytes per element for activations (bf16) and bits per parameter of NF4 with double quantisation
 # (4 bits + an 8-bit scale per 64 weights + a 32-bit scale per 256 scales).
 ACT_BYTES = 2
@@ -288,27 +298,25 @@ def mlx_flops_rate(chip: str) -> float:
     return c["tokens_per_s"] * cited_flops_per_token * M4_PEAK_FLOPS[chip] / c["peak_flops"]
 
 
-def mlx_memory(shape: Shape, lora_r: int, targets: list[str], tokens: int, gradient_checkpointing: bool,
-               load_in_4bit: bool, lora_dropout: bool) -> dict:
-    """memory() with MLX's 4-bit base: every weight (embeddings and LM head too) at MLX_QUANT_BITS."""
-    parts = dict(memory(shape, lora_r, targets, tokens, gradient_checkpointing, False, lora_dropout))
-    if load_in_4bit:
-        parts["total"] -= parts["weights"]
-        parts["weights"] = shape.params() * MLX_QUANT_BITS / 8
-        parts["total"] += parts["weights"]
-    return parts
-
-
-def mlx_m4(cfg: dict, fpt: float, total_tokens: int, worst_microbatch: int, shape: Shape) -> dict:
-    """The M4 estimate for training.backend mlx: tokens/s and hours per chip, memory and the Macs it fits."""
-    t, lora = cfg["training"], cfg["lora"]
+def mlx_m4(cfg: dict, fpt: float, total_tokens: int, longest: int, shape: Shape, mean_len: float) -> dict:
+    """The M4 estimate for training.backend mlx: tokens/s and hours per chip, memory as Metal runs it
+    (mlx_plan.peak at the longest conversation), the Macs it fits, and each real Mac's choice and hours."""
+    t = cfg["training"]
     tps = {chip: mlx_flops_rate(chip) / fpt for chip in M4_PEAK_FLOPS}
-    mem = mlx_memory(shape, lora["r"], list(lora["target_modules"]), worst_microbatch, t["gradient_checkpointing"],
-                     cfg["model"]["load_in_4bit"], lora["dropout"] > 0)
+    mem = mlx_plan.peak(shape, length=longest, rows=t["per_device_batch_size"], lora_r=cfg["lora"]["r"],
+                        targets=list(cfg["lora"]["target_modules"]), gradient_checkpointing=t["gradient_checkpointing"],
+                        load_in_4bit=cfg["model"]["load_in_4bit"])
+    batch = t["per_device_batch_size"]
+
+    def fpt_of(ckpt: bool) -> float:
+        return flops_per_token(shape, mean_len, ckpt, "sdpa", batch * mean_len)
+
+    macs = mlx_plan.mac_table(cfg, total_tokens, lambda chip, cores: mlx_flops_rate(chip) * cores / M4_GPU_CORES[chip], fpt_of)
     return {"tokens_per_s": {c: round(v, 1) for c, v in tps.items()},
             "hours": {c: round(hours(total_tokens, v), 2) for c, v in tps.items()},
             "memory": {p: _gb(v) for p, v in mem.items()},
-            "fits": {f"mac_{m}gb": mem["total"] <= m * GB * USABLE_MAC for m in MAC_MEMORY_GB},
+            "fits": {f"mac_{m}gb": mac_fits(mem["total"], m) for m in MAC_MEMORY_GB},
+            "macs": macs,
             "cited_flops_per_s": mlx_flops_rate("m4-max") * MLX_CITED["peak_flops"] / M4_PEAK_FLOPS["m4-max"]}
 
 
@@ -330,7 +338,7 @@ def attention_in_use(cfg: dict) -> str:
 def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: float = DEFAULT_H100_USD_PER_HOUR,
          mfu_h100: float = DEFAULT_MFU_H100, mfu_m4: float = DEFAULT_MFU_M4, m4_chip: str = DEFAULT_M4_CHIP,
          h100_tokens_per_s: float | None = None, m4_tokens_per_s: float | None = None, attention: str | None = None,
-         mfu_h100_source: str | None = None) -> dict:
+         mfu_h100_source: str | None = None, m4_measured: str = "measured (--m4-tokens-per-s)") -> dict:
     """Everything `make plan` prints, as numbers; no output, no I/O."""
     t, d, lora = cfg["training"], cfg["data"], cfg["lora"]
     if d.get("max_train_examples"):
@@ -359,7 +367,7 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
     for mac in MAC_MEMORY_GB:
         # No bitsandbytes on a Mac: judge the bf16 variant with the configured checkpointing.
         mac_need = variants[f"bf16_{'ckpt' if t['gradient_checkpointing'] else 'no_ckpt'}"]["total"]
-        fits[f"mac_{mac}gb"] = mac_need <= mac * GB * USABLE_MAC
+        fits[f"mac_{mac}gb"] = mac_fits(mac_need, mac)
     fpt = flops_per_token(shape, mean_len, t["gradient_checkpointing"], attention, t["per_device_batch_size"] * mean_len)
     per_layer = activation_bytes_per_token(shape, dropout, attention, targets)
     settings = h100_settings(shape, cfg, lengths, attention) if cfg["profile"] == "h100" else []
@@ -367,10 +375,10 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
     fallback = h100_settings(shape, cfg, lengths, "sdpa") if cfg["profile"] == "h100" and attention != "sdpa" else []
     h100_tps = h100_tokens_per_s or throughput(H100_PEAK_FLOPS, mfu_h100, fpt)
     m4_tps = m4_tokens_per_s or throughput(M4_PEAK_FLOPS[m4_chip], mfu_m4, fpt)
-    m4_source = "measured (--m4-tokens-per-s)" if m4_tokens_per_s else f"assumed MFU {mfu_m4:.0%} of {M4_PEAK_FLOPS[m4_chip] / 1e12:g} TFLOP/s ({m4_chip})"
+    m4_source = m4_measured if m4_tokens_per_s else f"assumed MFU {mfu_m4:.0%} of {M4_PEAK_FLOPS[m4_chip] / 1e12:g} TFLOP/s ({m4_chip})"
     mlx = None
     if t["backend"] == "mlx":
-        mlx = mlx_m4(cfg, fpt, total_tokens, worst_microbatch, shape)
+        mlx = mlx_m4(cfg, fpt, total_tokens, max(lengths), shape, mean_len)
         if not m4_tokens_per_s:
             m4_tps = mlx_flops_rate(m4_chip) / fpt
             m4_source = f"MLX, scaled from {MLX_CITED['source']} ({m4_chip})"
@@ -421,7 +429,7 @@ def report(p: dict, cfg: dict, data: Path) -> None:
         print(f"    {key:<14} {parts['weights']:>7.2f} + {parts['lora_and_optimizer']:>5.2f} + {parts['activations']:>7.2f} + "
               f"{parts['mask']:>5.2f} + {parts['logits']:>5.2f} = {parts['total']:>7.2f}{mark}")
     fit_line = ", ".join(f"{k.replace('_', ' ')} {'yes' if v else 'NO'}" for k, v in p["fits"].items())
-    print(f"  fits (usable {USABLE_H100:.0%} of an H100, {USABLE_MAC:.0%} of a Mac; Macs bf16 only) {fit_line}")
+    print(f"  fits (usable {USABLE_H100:.0%} of an H100; a Mac: Metal's working set less {mlx_plan.MARGIN:.0%}) {fit_line}")
     print(f"  FLOPs per token      {p['flops_per_token']:.3e} = {'3' if t['gradient_checkpointing'] else '2'} passes x (2 x params + attention)"
           f"; total {p['total_flops']:.3e}")
     print(f"  H100 throughput      {p['h100_tokens_per_s']:,} tokens/s per GPU ({p['h100_throughput_source']})")
@@ -439,9 +447,17 @@ def report(p: dict, cfg: dict, data: Path) -> None:
             print(f"    {chip:<7} x {M4_PEAK_FLOPS[chip] / 1e12:g}/{c['peak_flops'] / 1e12:g} peak / {p['flops_per_token']:.3e} FLOP per token "
                   f"= {tps} tok/s -> {m['hours'][chip]} h")
         mem = m["memory"]
-        print(f"  MLX memory (GB)      {mem['weights']:.2f} weights ({'4-bit, ' + format(MLX_QUANT_BITS, 'g') + ' bits' if cfg['model']['load_in_4bit'] else '16-bit'}) "
-              f"+ {mem['lora_and_optimizer']:.2f} + {mem['activations']:.2f} + {mem['logits']:.2f} = {mem['total']:.2f}; "
-              + ", ".join(f"{k.replace('_', ' ')} {'yes' if v else 'NO'}" for k, v in m["fits"].items()))
+        print(f"  MLX memory (GB)      {mem['weights']:.2f} weights ({'4-bit: ' + format(MLX_QUANT_BITS, 'g') + ' bits a weight, embeddings and lm_head 16' if cfg['model']['load_in_4bit'] else '16-bit'}) "
+              f"+ {mem['lora_and_optimizer']:.2f} LoRA/AdamW + {mem['activations']:.2f} kept activations (of which "
+              f"{mem['attention_l2']:.2f} the unfused attention's softmax and mask, (2 x heads + 1) x L^2 a layer) + "
+              f"{mem['attention_grad']:.2f} attention gradient + {mem['logits']:.2f} logits = {mem['total']:.2f} at the longest "
+              f"conversation ({p['max_tokens']:,} tokens; tasks/train/mlx_plan.py)")
+        print("  Macs (Metal budget   two thirds of memory below 36 GB, three quarters above, less 10%; setup-m4 reads the real one)")
+        for r in m["macs"]:
+            how = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in r["overrides"].items()) or "as configured"
+            print(f"    {r['mac']:<14} {r['gpu_cores']:>2} GPU cores, budget {r['budget_gb']:>5.1f} GB: "
+                  + (f"{how}, {r['need_gb']} GB, {r['tokens_per_s']} tok/s -> {r['hours']} h" if r["fits"] else
+                     f"does not fit ({r['need_gb']} GB at the least)"))
     for key, ok in p["fits"].items():
         if key == "h100_80gb" and not ok:
             ui.warning(f"[{TAG}] The configured run needs {p['memory_gb']} GB: more than an 80 GB H100 (turn on gradient checkpointing or lower per_device_batch_size)")
@@ -498,12 +514,28 @@ def data_path(cfg: dict, override: str | None) -> Path:
     raise ui.Fail(f"{configured}: training data not found, nor {FINAL_TRAIN.relative_to(ROOT)} (run `make data` first)")
 
 
+def measured_m4_speed(cfg: dict, logs_dir: str | None = None) -> dict:
+    """plan() keywords for the tokens/s `make train-m4` measured on this Mac (logs/speed_m4.json), when it was
+    measured with the same backend, checkpointing, batch and max_seq_length as this config; else {}."""
+    speed = mlx_plan.read_speed(logs_dir or os.environ.get("WEATHERMAN_LOGS_DIR") or ROOT / "logs")
+    t = cfg["training"]
+    if not speed or speed.get("profile") != cfg["profile"] or (speed.get("backend"), speed.get("gradient_checkpointing"), speed.get("batch"),
+                                               speed.get("max_seq_length")) != (t["backend"], t["gradient_checkpointing"],
+                                                                                t["per_device_batch_size"], cfg["data"]["max_seq_length"]):
+        return {}
+    return {"m4_tokens_per_s": float(speed["tokens_per_s"]),
+            "m4_measured": f"measured by make train-m4 on this Mac ({speed.get('measured_at')}, steps "
+                           f"{speed['steps'][0] + 1}-{speed['steps'][1]}; {mlx_plan.SPEED_FILE} in logs/)"}
+
+
 def run(config: str, data: str | None = None, limit: int | None = None, **kwargs) -> None:
     cfg = load_config(config)
     path = data_path(cfg, data)
     if kwargs.get("m4_chip", DEFAULT_M4_CHIP) not in M4_PEAK_FLOPS:
         raise ui.Fail(f"--m4-chip {kwargs['m4_chip']!r}: unknown (expected one of {', '.join(M4_PEAK_FLOPS)})")
     lengths = conversation_lengths(path, cfg["data"]["max_seq_length"], limit)
+    if not kwargs.get("m4_tokens_per_s"):
+        kwargs.update(measured_m4_speed(cfg))
     p = plan(cfg, lengths, **kwargs)
     report(p, cfg, path)
     keys = ("tokens_per_epoch", "total_steps", "memory_gb", "hours_h100", "hours_m4", "cost_usd_h100", "conversations",

@@ -186,6 +186,11 @@ def test_the_4bit_base_is_quantized_once_and_cached(tmp_path, monkeypatch):
     model = mlx_backend.load_model(cfg, q, "fp32")
     layer = model.layers[0].self_attn.q_proj
     assert isinstance(layer.linear, nn.QuantizedLinear) and layer.linear.bits == 4
+    # The embeddings and the output layer stay unquantized (mlx_lm.convert's quant_predicate), as on the H100's NF4 path.
+    assert type(model.model.embed_tokens) is nn.Embedding and type(model.lm_head) is nn.Linear
+    # A copy made by the older recipe (everything at 4 bits, a stamp without the recipe) is made again.
+    (q / mlx_backend.SOURCE_STAMP).write_text((q / mlx_backend.SOURCE_STAMP).read_text().split()[0] + "\n")
+    assert mlx_backend.prepare_base(cfg, folder, said.append) == q and "quantizing" in said[-1]
     ids = mx.array([[1, 733, 16289, 28793, 1824, 28742, 28713, 272]])
     full = mlx_backend.load_model(cfg, tiny_model.build(cfg["model"]["tiny"]), "fp32")
     diff = np.abs(np.array(model(ids)) - np.array(full(ids)))
@@ -238,11 +243,20 @@ def test_plan_scales_the_cited_mlx_figure_and_the_m4_profile_fits_one_night():
     assert p["mlx"]["hours"]["m4-max"] <= 6.5
     assert "mlx-lm LORA.md" in p["m4_throughput_source"]
     mem = p["mlx"]["memory"]
-    assert mem["weights"] == pytest.approx(n * 4.5 / 8 / 1e9, abs=0.01)  # every weight at 4.5 bits: 4.07 GB
-    assert p["fits"]["mac_32gb"] and not p["fits"]["mac_24gb"]  # 22 GB without checkpointing
+    outer = 2 * 32000 * 4096  # embeddings and lm_head, kept in 16 bits
+    assert mem["weights"] == pytest.approx(((n - outer) * 4.5 / 8 + outer * 2) / 1e9, abs=0.01)  # 4.44 GB
+    # The unfused attention keeps (2 x 32 heads + 1) bytes per pair and layer: 6.9 GB at 1,824 tokens.
+    assert mem["attention_l2"] == pytest.approx(32 * 65 * 1824**2 / 1e9, abs=0.01)
+    assert 28 < mem["total"] < 29  # about 28 GB without checkpointing, as Metal runs it
+    # Metal's working set less 10%: 2/3 x 32 GiB x 0.9 = 20.6 GB is too small, 3/4 x 48 GiB x 0.9 = 34.8 GB is not.
+    assert not p["fits"]["mac_32gb"] and not p["fits"]["mac_36gb"] and p["fits"]["mac_48gb"]
     small = copy.deepcopy(cfg)
     small["training"]["gradient_checkpointing"] = True
-    assert plan.plan(small, lengths)["fits"]["mac_16gb"]  # 6.5 GB: a 16 GB Mac trains with checkpointing on
+    assert plan.plan(small, lengths)["fits"]["mac_16gb"]  # about 7 GB: a 16 GB Mac trains with checkpointing on
+    macs = {r["mac"]: r for r in p["mlx"]["macs"]}
+    assert macs["M4 Pro 24 GB"]["overrides"] == {"training.gradient_checkpointing": True} and macs["M4 Pro 24 GB"]["gpu_cores"] == 16
+    assert macs["M4 Max 36 GB"]["gpu_cores"] == 32 and macs["M4 Max 48 GB"]["overrides"] == {}
+    assert "M4 Pro 32 GB" not in macs  # no such machine
 
 
 def test_a_stop_request_ends_the_mlx_evaluation_at_the_next_batch():
@@ -310,3 +324,99 @@ def test_a_stop_inside_an_accumulation_window_keeps_the_last_complete_step(tmp_p
     r = run_train(sets)
     assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(e["step"] for e in events(out, "step")) == list(range(1, 9))  # no step lost or repeated
+
+
+def test_the_download_is_the_files_the_loaders_read_and_its_disk_is_said_first(tmp_path, monkeypatch, capsys):
+    import fnmatch
+    from collections import namedtuple
+
+    from tasks import ui
+    from tasks.config import load_config
+    from tasks.setup import hf_auth
+    from tasks.train import mlx_backend, model_cache
+    from tests.helpers_setup import seed_model
+
+    # One list for setup-h100 and the MLX backend: the three shards, never consolidated.safetensors (another 14.5 GB).
+    assert hf_auth.ALLOW_PATTERNS is model_cache.ALLOW_PATTERNS
+    allowed = lambda name: any(fnmatch.fnmatch(name, p) for p in model_cache.ALLOW_PATTERNS)  # noqa: E731
+    assert allowed("model-00001-of-00003.safetensors") and allowed("tokenizer.model") and allowed("config.json")
+    assert not allowed("consolidated.safetensors") and not allowed("pytorch_model-00001-of-00003.bin")
+    cfg = load_config(ROOT / "configs" / "training_config_m4.yaml")
+    cfg["model"]["cache_dir"] = str(tmp_path / "hub")
+    monkeypatch.setattr(mlx_backend, "MLX_MODELS", tmp_path / "models" / "mlx")
+    base = "mistralai/Mistral-7B-Instruct-v0.2"
+    assert mlx_backend.disk_needed_gb(cfg, base) == {"download": 14.5, "4-bit copy": 4.1}
+    seed_model(tmp_path / "hub")  # downloaded already: only the 4-bit copy is left to write
+    assert mlx_backend.disk_needed_gb(cfg, base) == {"4-bit copy": 4.1}
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(mlx_backend.shutil, "disk_usage", lambda path: Usage(0, 0, 3e9))
+    with pytest.raises(ui.Fail, match=r"3.0 GB free, and the base needs 4.1 GB 4-bit copy = 4.1 GB"):
+        mlx_backend.check_disk(cfg, base)
+    monkeypatch.setattr(mlx_backend.shutil, "disk_usage", lambda path: Usage(0, 0, 100e9))
+    mlx_backend.check_disk(cfg, base)
+    assert "Disk: the base needs 4.1 GB 4-bit copy = 4.1 GB; 100.0 GB free" in capsys.readouterr().out
+
+
+def test_a_checkpoint_follows_wall_time_as_well_as_save_steps(tmp_path):
+    # save_steps 100 in an 6-step run: only the end would be saved; an interval of 0 s saves every step, and the
+    # rotation keeps the newest three (the default interval is 30 minutes: mlx_backend.CHECKPOINT_EVERY_S).
+    from tasks.train import mlx_backend
+
+    assert mlx_backend.CHECKPOINT_EVERY_S == 1800
+    out = tmp_path / "out"
+    sets = overrides(tmp_path, out, **{**EXTRA, "training.max_steps": 6, "training.save_steps": 100,
+                                       "training.save_total_limit": 3})
+    r = subprocess.run(train_cmd(sets), cwd=ROOT, env={**env(), "WEATHERMAN_CHECKPOINT_EVERY_S": "1e-9"},
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("Checkpoint complete") == 6, r.stdout
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-5", "checkpoint-6"]
+
+
+def test_train_m4_measures_its_first_20_steps_for_plan_and_eta(tmp_path):
+    import json
+
+    from tasks.config import load_config
+    from tasks.run import eta
+    from tasks.train import plan
+
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    sets = overrides(tmp_path, out, **{**EXTRA, "training.max_steps": 22, "training.save_steps": 100})
+    cmd = [sys.executable, "-m", "tasks.run.train_m4", "--config", str(CPU_CONFIG), "--logs-dir", str(logs)]
+    for s in sets:
+        cmd += ["--set", s]
+    r = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    speed = json.loads((logs / "speed_m4.json").read_text())
+    assert speed["steps"][0] == 0 and speed["steps"][1] >= 20, speed  # polled: the first step event at 20 or later
+    step20 = next(e for e in events(out, "step") if e["step"] == speed["steps"][1])
+    assert speed["tokens_per_s"] == step20["tokens_per_s"] > 0  # the run's own measure, warm-up left out
+    assert "written to" in r.stdout and "speed_m4.json" in r.stdout
+    cfg = load_config(CPU_CONFIG, sets)
+    kw = plan.measured_m4_speed(cfg, str(logs))
+    assert kw["m4_tokens_per_s"] == speed["tokens_per_s"] and "measured by make train-m4" in kw["m4_measured"]
+    p = plan.plan(cfg, [200] * 6, **kw)
+    assert p["m4_tokens_per_s"] == round(speed["tokens_per_s"], 1) and p["m4_throughput_source"] == kw["m4_measured"]
+    other = load_config(CPU_CONFIG, sets + ["training.gradient_checkpointing=true"])
+    assert plan.measured_m4_speed(other, str(logs)) == {}  # measured with another setting: not this run's speed
+    assert "Measured by make train-m4" in eta.measured_speed_line(logs, "cpu")
+
+
+def test_the_compiled_step_gives_the_uncompiled_losses(tmp_path):
+    # mx.compile with widths bucketed to 128 (padding carries no label and sits to the right of every real token):
+    # the same first loss to float precision; after updates, the same curve within rounding (fused kernels sum in
+    # another order). Measured on the CPU build: equal to 1e-7 at step 1, 4e-5 relative at step 3.
+    losses = {}
+    for flag in ("0", "1"):
+        out = tmp_path / flag
+        sets = overrides(tmp_path / flag, out, **{**EXTRA, "data.max_train_examples": 4, "training.per_device_batch_size": 2,
+                                                  "training.gradient_accumulation_steps": 2, "training.max_steps": 3,
+                                                  "training.save_steps": 100})
+        r = subprocess.run(train_cmd(sets), cwd=ROOT, env={**env(), "WEATHERMAN_MLX_COMPILE": flag}, capture_output=True,
+                           text=True, timeout=240)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert ("Step: compiled (mx.compile)" in r.stdout) == (flag == "1")
+        losses[flag] = [e["loss"] for e in events(out, "step")]
+    assert len(losses["0"]) == len(losses["1"]) == 3
+    assert losses["1"][0] == pytest.approx(losses["0"][0], abs=1e-5)
+    assert losses["1"] == pytest.approx(losses["0"], rel=1e-3)
