@@ -155,8 +155,8 @@ def to_openai(message: dict) -> dict:
                              for tc in message["tool_calls"]]
     if message["role"] == "tool":
         out["tool_call_id"] = message["tool_call_id"]
-    if out["content"] is None and message["role"] != "assistant":
-        out["content"] = ""
+    if out["content"] is None:
+        out["content"] = ""  # llama-cpp-python's server refuses null content, even beside tool_calls; "" is read alike everywhere
     return out
 
 
