@@ -174,8 +174,8 @@ class LocalEngine:
 
         n = len(self.tok.apply_chat_template(messages, tools=TOOLS, tokenize=True, return_dict=True)["input_ids"])
         if n + self.max_new_tokens > self.max_length:
-            ui.warning(f"[{TAG}] The conversation is {n} tokens, beyond the {self.max_length} the adapter was trained on: "
-                       "answers may degrade (/reset starts over)")
+            ui.warning(f"[{TAG}] The conversation is {n} tokens; with a reply of up to {self.max_new_tokens} it passes the "
+                       f"{self.max_length} the adapter was trained on: answers may degrade (/reset starts over)")
         text = self._generate(self.model, self.tok, messages, TOOLS, self.max_new_tokens, GENERATION_TIME_S, self.choice.device)
         return assistant_message(text, self.rng)
 
