@@ -552,7 +552,7 @@ def main(argv=None) -> int:
     parser.add_argument("--gpus", type=int, default=1, help="data-parallel GPUs (steps shrink, cost counts every GPU)")
     parser.add_argument("--h100-usd-per-hour", type=float, default=DEFAULT_H100_USD_PER_HOUR, help="price of one H100 hour (assumed default)")
     parser.add_argument("--mfu-h100", type=float, default=None,
-                        help=f"model FLOPs utilisation on an H100 (default: the newest `make gpu-check` measurement in --gpu-check-log, else an assumed {DEFAULT_MFU_H100:.0%})")
+                        help=f"model FLOPs utilisation on an H100 (default: the newest `make gpu-check` measurement in --gpu-check-log, else an assumed {DEFAULT_MFU_H100:.0%})".replace("%", "%%"))
     parser.add_argument("--gpu-check-log", default=None, help="where `make gpu-check` wrote its measurements (default logs/gpu_check.json)")
     parser.add_argument("--mfu-m4", type=float, default=DEFAULT_MFU_M4, help="assumed model FLOPs utilisation on an M4 GPU")
     parser.add_argument("--m4-chip", default=DEFAULT_M4_CHIP, help="m4, m4-pro or m4-max: which GPU peak to assume")
