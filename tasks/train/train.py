@@ -246,7 +246,13 @@ def make_collator(choice: DeviceChoice, tokenizer):
         # One row of concatenated conversations; position ids restart at 0 for each one, which the
         # attention (flash-attn varlen, or sdpa's block-diagonal mask) uses to keep them apart, and
         # the first label of each conversation is -100 so no loss crosses a boundary.
-        return DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
+        # For flash-attn the batch also carries the boundaries (cu_seq_lens_q/k, max_length_q/k), computed
+        # here on the CPU: without them transformers finds them from the position ids on the GPU in every
+        # layer, a device sync each time (modeling_flash_attention_utils: _is_packed_sequence, nonzero).
+        # sdpa and eager take their block mask from the position ids and ignore these keywords, so only
+        # flash-attn gets them.
+        return DataCollatorWithFlattening(return_position_ids=True, separator_id=-100,
+                                          return_flash_attn_kwargs=choice.attn_implementation == "flash_attention_2")
     return PaddingCollator(tokenizer.pad_token_id)
 
 
