@@ -299,7 +299,7 @@ def resolve_base(cfg: dict) -> str:
 def load_model(cfg: dict, choice: DeviceChoice, base: str):
     """The base model in the chosen dtype with the configured LoRA adapter on top."""
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -332,12 +332,16 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["training"]["gradient_checkpointing"])
+    return get_peft_model(model, lora_config(cfg))
+
+
+def lora_config(cfg: dict):
+    """The configured LoRA adapter (training and `make bench`'s model of the plan's shape share it)."""
+    from peft import LoraConfig
+
     lora = cfg["lora"]
-    peft_config = LoraConfig(
-        r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-        target_modules=list(lora["target_modules"]), bias="none", task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, peft_config)
+    return LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+                      target_modules=list(lora["target_modules"]), bias="none", task_type="CAUSAL_LM")
 
 
 # ----------------------------------------------------------------- W&B
