@@ -266,6 +266,8 @@ def flops_per_token(shape: Shape, mean_len: float, gradient_checkpointing: bool,
     return passes * (2 * n + attention_flops)
 
 
+# torchrun's default grace for its ranks after a stop signal, before SIGKILL (torch < 2.12 cannot raise it).
+TORCHRUN_GRACE_S = 30
 # How often the H100 profile checkpoints, in estimated training time (save_steps is rounded to tens of steps).
 CHECKPOINT_EVERY_S = 15 * 60
 # The H100 profile's settings are chosen by this plan: the fastest one whose estimate stays under the
@@ -449,6 +451,9 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
     # Checkpoints about every 15 minutes of estimated time: a preemption loses at most that much.
     tokens_per_step = mean_len * st["conversations_per_step"]
     save_steps_15min = max(1, round(CHECKPOINT_EVERY_S * h100_tps * gpus / tokens_per_step / 10) * 10)
+    # A stop (SIGTERM) finishes the step under way, then writes a checkpoint: the adapter in fp32 and AdamW's two moments.
+    step_s = tokens_per_step / (h100_tps * gpus)
+    checkpoint_bytes = shape.lora_params(lora["r"], targets) * (4 + 8)
     m4_tps = m4_tokens_per_s or throughput(M4_PEAK_FLOPS[m4_chip], mfu_m4, fpt)
     m4_source = "measured (--m4-tokens-per-s)" if m4_tokens_per_s else f"assumed MFU {mfu_m4:.0%} of {M4_PEAK_FLOPS[m4_chip] / 1e12:g} TFLOP/s ({m4_chip})"
     mlx = None
@@ -474,7 +479,7 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
         "memory_variant": configured_key, "memory_gb": _gb(configured["total"]), "fits": fits,
         "flops_per_token": fpt, "total_flops": fpt * total_tokens,
         "h100_tokens_per_s": round(h100_tps), "h100_throughput_source": h100_source, "gpu": gpu, "peak_flops": peak,
-        "autocast": autocast, "save_steps_15min": save_steps_15min,
+        "autocast": autocast, "save_steps_15min": save_steps_15min, "step_s": round(step_s, 2), "checkpoint_gb": _gb(checkpoint_bytes),
         "m4_tokens_per_s": round(m4_tps, 1), "m4_throughput_source": m4_source, "mlx": mlx,
         "gpus": gpus, "hours_h100": round(hours_h100, 3), "hours_m4": round(hours_m4, 2),
         "h100_usd_per_hour": h100_usd_per_hour, "cost_usd_h100": round(hours_h100 * gpus * h100_usd_per_hour, 2),
@@ -511,6 +516,9 @@ def report(p: dict, cfg: dict, data: Path) -> None:
     if cfg["profile"] == "h100":
         print(f"  checkpoints          every {p['save_steps_15min']:,} steps is about {CHECKPOINT_EVERY_S // 60} minutes at that rate "
               f"(the config saves every {t['save_steps']:,})")
+        rate = p["checkpoint_gb"] * 1e3 / max(1e-6, TORCHRUN_GRACE_S - p["step_s"])
+        print(f"  stop on SIGTERM      the step under way ({p['step_s']:.1f} s) + a {p['checkpoint_gb']:.2f} GB checkpoint: within "
+              f"torchrun's {TORCHRUN_GRACE_S} s grace (several GPUs) at {rate:.0f} MB/s or more to the volume")
     print(f"  M4 throughput        {p['m4_tokens_per_s']:,} tokens/s ({p['m4_throughput_source']})")
     print(f"  H100 time, cost      {p['hours_h100']} h = {p['total_tokens']:,} tokens / ({p['h100_tokens_per_s']:,} x {p['gpus']}) / 3600; "
           f"${p['cost_usd_h100']} at ${p['h100_usd_per_hour']}/GPU-hour (assumed price)")

@@ -255,3 +255,11 @@ def test_command_without_data_says_make_data(tmp_path):
     r = _run("--config", str(CPU_CONFIG), "--data", str(tmp_path / "missing.jsonl"))
     assert r.returncode == 1
     assert "make data" in r.stderr
+
+
+def test_a_stop_fits_torchruns_grace():
+    p = plan.plan(_cfg(), REAL_LIKE, gpus=8)
+    # 16 conversations x 8 GPUs per step; the checkpoint is the fp32 adapter and AdamW's two moments: 41.9 M x 12 B
+    assert p["checkpoint_gb"] == round(41_943_040 * 12 / 1e9, 2) == 0.5
+    assert p["step_s"] == pytest.approx(16 * p["mean_tokens"] / p["h100_tokens_per_s"], rel=0.01)
+    assert p["step_s"] + p["checkpoint_gb"] * 1e3 / 100 < plan.TORCHRUN_GRACE_S  # at 100 MB/s: ~6.5 s of 30

@@ -174,6 +174,54 @@ def test_flash_attn_batches_carry_their_boundaries_and_the_packed_loss_is_unchan
     assert torch.allclose(loss_varlen, loss_sdpa, atol=1e-5), (loss_varlen, loss_sdpa)
 
 
+def test_the_warmup_ratio_is_the_same_share_of_the_run_on_any_number_of_gpus(cpu_cfg, tmp_path):
+    import math
+
+    from tasks.train import template, tiny_model
+
+    cfg = json.loads(json.dumps(cpu_cfg))
+    choice = train.choose_device(cfg)
+    tok = template.load_tokenizer()
+    model = train.load_model(cfg, choice, str(tiny_model.build(cfg["model"]["tiny"])))
+    steps_only = train.make_trainer(cfg, choice, model, tok, [], None, tmp_path, "w", save=False)
+    assert steps_only.args.get_warmup_steps(2700) == steps_only.args.get_warmup_steps(338) == cfg["training"]["warmup_steps"]
+    cfg["training"]["warmup_ratio"] = 0.04
+    ratio = train.make_trainer(cfg, choice, model, tok, [], None, tmp_path, "w", save=False)
+    # one GPU: 2,700 steps; eight: 338 (each step holds eight times the conversations)
+    assert [ratio.args.get_warmup_steps(n) for n in (2700, 338)] == [math.ceil(0.04 * 2700), math.ceil(0.04 * 338)] == [108, 14]
+    h100 = load_config(CPU_CONFIG.parent / "training_config_h100.yaml")
+    assert h100["training"]["warmup_ratio"] == 0.04
+
+
+def test_several_gpus_get_a_longer_grace_for_the_stop_checkpoint_and_load_straight_to_their_gpu(cpu_cfg, monkeypatch):
+    monkeypatch.delenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", raising=False)
+    assert train.distributed_env()["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "120"
+    monkeypatch.setenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "300")
+    assert train.distributed_env()["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "300"  # the renter's own value stays
+    # On CUDA each rank's from_pretrained gets device_map={'': LOCAL_RANK}: the weights go straight to its GPU.
+    seen = {}
+
+    class Loaded(Exception):
+        pass
+
+    def fake_from_pretrained(source, **kwargs):
+        seen.update(kwargs)
+        raise Loaded
+
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", fake_from_pretrained)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    cuda = train.DeviceChoice("cuda", "bf16", "sdpa", True, "test")
+    with pytest.raises(Loaded):
+        train.load_model(_profile(cpu_cfg, "h100", base="some/model"), cuda, "some/model")
+    assert seen["device_map"] == {"": 3}
+    seen.clear()
+    with pytest.raises(Loaded):
+        train.load_model(cpu_cfg, train.choose_device(cpu_cfg), "some/model")
+    assert "device_map" not in seen
+
+
 # ----------------------------------------------------------------- real runs (subprocesses)
 
 
