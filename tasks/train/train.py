@@ -691,7 +691,13 @@ def make_trainer(cfg: dict, choice: DeviceChoice, model, tokenizer, train_set, e
         ddp_backend="gloo" if distributed and choice.device == "cpu" else None, ddp_find_unused_parameters=False,
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0, remove_unused_columns=False,
+        # Liger (training.liger_kernel, h100 only): fused Triton kernels patched into the base model; the fused
+        # linear cross-entropy never materialises the fp32 logits (plan counts 10 B per token and vocabulary entry).
+        use_liger_kernel=t["liger_kernel"],
+        liger_kernel_config={"rope": True, "rms_norm": True, "swiglu": True, "fused_linear_cross_entropy": True, "cross_entropy": False},
     )
+    if t["liger_kernel"]:
+        require_liger()
     trainer_cls = _bounded_trainer_class()
     trainer_cls.eval_timeout_s = float(t["eval_timeout_s"])
     trainer = trainer_cls(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
@@ -699,6 +705,15 @@ def make_trainer(cfg: dict, choice: DeviceChoice, model, tokenizer, train_set, e
     for cb in (transformers.PrinterCallback, transformers.ProgressCallback):
         trainer.remove_callback(cb)
     return trainer
+
+
+def require_liger() -> None:
+    """training.liger_kernel needs liger-kernel (pinned in environment-remote.yml) and Triton on a CUDA GPU."""
+    import importlib.util
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise ui.Fail("training.liger_kernel: true, but liger-kernel is not installed (`make setup-h100` installs the version "
+                      "environment-remote.yml pins; or set training.liger_kernel: false)")
 
 
 # ----------------------------------------------------------------- final adapter

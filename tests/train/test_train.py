@@ -222,6 +222,22 @@ def test_several_gpus_get_a_longer_grace_for_the_stop_checkpoint_and_load_straig
     assert "device_map" not in seen
 
 
+def test_liger_kernels_are_an_h100_option_off_by_default(cpu_cfg, monkeypatch):
+    import importlib.util
+
+    from tasks import config
+
+    h100 = load_config(CPU_CONFIG.parent / "training_config_h100.yaml")
+    assert h100["training"]["liger_kernel"] is False  # Triton needs a GPU: not proven equal in loss on a CPU
+    cfg = json.loads(json.dumps(cpu_cfg))
+    cfg["training"]["liger_kernel"] = True
+    assert any(e.startswith("training.liger_kernel: Liger's kernels are Triton kernels") for e in config._semantic_errors(cfg))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else real_find_spec(name, *a))
+    with pytest.raises(ui.Fail, match="liger-kernel is not installed.*environment-remote.yml"):
+        train.require_liger()
+
+
 # ----------------------------------------------------------------- real runs (subprocesses)
 
 
