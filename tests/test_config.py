@@ -29,8 +29,9 @@ def test_schema_is_itself_valid():
 def test_shipped_config_validates(path):
     cfg = config.load_config(path)
     assert cfg["lora"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    # No LoRA dropout on the Mac (mlx-lm's default; 2.2 GB of masks less, make plan); 0.05 elsewhere.
-    assert cfg["lora"]["dropout"] == (0.0 if path.name == "training_config_m4.yaml" else 0.05)
+    # No LoRA dropout on the Mac (mlx-lm's default; 2.2 GB of masks less, make plan) and the H100 (issue 23: the
+    # same held-out loss in a CPU run, 15% of the activations less); 0.05 elsewhere.
+    assert cfg["lora"]["dropout"] == (0.0 if path.name in ("training_config_m4.yaml", "training_config_h100.yaml") else 0.05)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
@@ -46,7 +47,7 @@ def test_profile_requirements_from_the_plan():
     m4 = config.load_config(ROOT / "configs/training_config_m4.yaml")
     assert h100["data"]["max_seq_length"] == 4096
     # about 15 minutes of estimated training between checkpoints (issue 23; tests/train/test_plan.py checks it against make plan)
-    assert h100["training"]["save_steps"] == 720
+    assert h100["training"]["save_steps"] == 740
     assert h100["reporting"]["report_to"] == "wandb"
     assert "{date}" in h100["run_name"]
     t = h100["training"]
