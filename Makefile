@@ -32,8 +32,15 @@ _FORCE := $(if $(filter 1,$(FORCE)),WEATHERMAN_FORCE_RESUME=1 ,)
 ADAPTER ?=
 PERSONA ?= neutral
 ENGINE ?= local
+BASE_URL ?=
+MODEL ?=
 Q ?=
 FILE ?=
+# export MERGED=1: also base + adapter merged into one GGUF (QUANT=Q4_K_M, Q8_0, F16, F32 or a list: QUANT=Q4_K_M,Q8_0).
+MERGED ?=
+QUANT ?=
+# eval BFCL=N: items per BFCL v4 subset (irrelevance, simple_python; 240 and 400 in all); BFCL=0 skips the benchmark.
+BFCL ?= 50
 
 STAMPS := .stamps
 VENV := .venv
@@ -66,6 +73,9 @@ PY ?= $(or $(_ENV_PY),python3)
 # What a verb that imports the project's packages depends on: the env's build (CPU) or the setup
 # check (pod, Mac); nothing when PY is given.
 ENV_READY := $(if $(_PY_GIVEN),,$(_ENV_NEEDED))
+# The merged export needs llama.cpp's converter and llama-cpp-python's quantizer: built here on the CPU .venv; a pod or a
+# Mac env installs llama-cpp-python itself (tasks/serve/gguf_merged.py names the fix).
+_LLAMA_CPP_READY := $(if $(or $(_PY_GIVEN),$(_ENV_SETUP)),,$(VENV)/.llama-cpp)
 # For the checks that need only the standard library (doctor, the other machine's pre-flight):
 # the env's python when it is built, else the system python3.
 PY_CHECKS := $(if $(or $(_PY_GIVEN),$(_ENV_BUILT)),$(PY),python3)
@@ -80,7 +90,7 @@ DATA_METADATA := data/synthetic/merge_metadata.json
 # The dataset's inputs. Their times only trigger a check; tasks/data/freshness.py decides by content
 # (the digest the generator recorded in $(DATA_METADATA)), so a fresh clone or an edited comment
 # never regenerates the tracked data, and a changed generator does.
-DATA_INPUTS := $(wildcard tasks/data/*.py configs/tools.json configs/chat_template.jinja tasks/train/template.py data/real/*.jsonl configs/training_config_cpu.yaml configs/training_config_m4.yaml configs/training_config_h100.yaml)
+DATA_INPUTS := $(wildcard tasks/data/*.py tasks/data/*/*.py data/world/*.tsv data/world/*.gz configs/tools.json configs/chat_template.jinja tasks/train/template.py data/real/*.jsonl configs/training_config_cpu.yaml configs/training_config_m4.yaml configs/training_config_h100.yaml)
 # A missing data file reruns the check too.
 DATA_PRESENT := $(if $(filter 3,$(words $(wildcard $(DATA_FINAL) $(DATA_METADATA)))),,_always)
 
@@ -89,7 +99,7 @@ DATA_PRESENT := $(if $(filter 3,$(words $(wildcard $(DATA_FINAL) $(DATA_METADATA
 help: ## print every verb with one line each
 	@echo "weatherman-lora: LoRA fine-tuning of Mistral-7B-Instruct-v0.2 for weather tool calls with personality"
 	@echo "usage: make <verb> [CONFIG=path] [DATA=path] [ENV=h100|m4|cpu] [GPUS=n] [DETACH=1] [ADAPTER=path] [FORCE=1]"
-	@echo "       [PERSONA=twain|franklin|onion|neutral] [ENGINE=local|ollama] [Q=question]"
+	@echo "       [PERSONA=twain|franklin|onion|neutral] [ENGINE=local|ollama|openai] [BASE_URL=url] [MODEL=name] [Q=question]"
 	@echo "this machine: ENV=$(ENV) CONFIG=$(CONFIG) PY=$(PY)$(if $(or $(_PY_GIVEN),$(_ENV_BUILT)),,$(if $(_ENV_SETUP), (no env yet: make $(_ENV_SETUP)), (built on first use)))"
 	@echo
 	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -208,6 +218,11 @@ _smollm2: $(ENV_READY)
 bench: $(STAMPS)/data-links.stamp $(ENV_READY) ## training-loop tokens/s against a raw forward+backward, padding, peak memory, MFU on CUDA (CONFIG=path; JSON last)
 	$(PY) -m tasks.train.bench --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_cpu.yaml)
 
+# Any lent CUDA GPU (24 GB+), no download: a random 7B-shaped model, the H100 profile's LoRA, the tracked data.
+.PHONY: gpu-check
+gpu-check: $(ENV_READY) | logs ## prove the CUDA path in under 8 min: tokens/s, MFU, memory vs plan, flash vs sdpa, SIGTERM resume (logs/gpu_check.json)
+	$(PY) -m tasks.train.gpu_check
+
 # ----------------------------------------------------------------------------- H100 (RunPod)
 # Setup runs before its environment exists: the machine and env steps use the system python3
 # (standard library only); a second make then runs validation, data links and W&B with PY set to
@@ -301,12 +316,18 @@ plan: $(ENV_READY) ## tokens, steps, memory, time and cost of a run before renti
 	$(PY) -m tasks.train.plan --config $(CONFIG)$(if $(PLAN_MFU), --mfu-h100 $(PLAN_MFU) --microbatch-overhead-s 0)
 
 .PHONY: eval
-eval: $(ENV_READY) ## tool-call accuracy with and without the adapter on validation conversations (ADAPTER=path)
-	$(PY) -m tasks.serve.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+eval: $(ENV_READY) $(if $(filter 0,$(BFCL)),,$(STAMPS)/bfcl-eval.stamp) ## tool calls, whole answers and BFCL v4, with and without the adapter (ADAPTER=path BFCL=50; ENGINE=openai BASE_URL=url adds a server)
+	$(PY) -m tasks.serve.evaluate --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),) --bfcl $(BFCL) $(if $(filter openai,$(ENGINE)),--engine openai $(if $(BASE_URL),--base-url $(BASE_URL),) $(if $(MODEL),--model $(MODEL),),)
+
+# BFCL v4's question and answer files (tasks/serve/bfcl.py): only the data is read, so no dependencies (they pin numpy 1.26.4).
+BFCL_PIN := bfcl-eval==2026.3.23
+$(STAMPS)/bfcl-eval.stamp: | $(STAMPS) $(ENV_READY)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(BFCL_PIN)
+	@touch $@
 
 .PHONY: export
-export: $(ENV_READY) ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA (ADAPTER=path)
-	$(PY) -m tasks.serve.export --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),)
+export: $(ENV_READY) $(if $(MERGED),$(_LLAMA_CPP_READY),) ## Ollama/AnythingLLM hand-over: adapter, Modelfile, GGUF LoRA; MERGED=1 adds one merged GGUF (ADAPTER=path QUANT=Q4_K_M)
+	WEATHERMAN_LLAMA_CPP=$${WEATHERMAN_LLAMA_CPP:-$(LLAMA_CPP_TREE)} $(PY) -m tasks.serve.export --config $(CONFIG) $(if $(ADAPTER),--adapter $(ADAPTER),) $(if $(MERGED),--merged $(QUANT),)
 
 .PHONY: pack unpack
 pack: ## one checked archive of the adapter and its export to copy off the pod (ADAPTER=path)
@@ -314,11 +335,12 @@ pack: ## one checked archive of the adapter and its export to copy off the pod (
 unpack: ## check every file of a `make pack` archive and unpack it into adapters/ and exports/ (FILE=path)
 	$(PY_CHECKS) -m tasks.serve.pack unpack $(or $(FILE),$(error unpack needs FILE=<run>.weatherman.tar))
 
-# chat/ask: the adapter's own resolved config unless CONFIG is given; ENGINE=ollama talks to `ollama serve` instead.
-_CHAT_ARGS = --engine $(ENGINE) --persona $(PERSONA) $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),) $(if $(ADAPTER),--adapter $(ADAPTER),)
+# chat/ask: the adapter's own resolved config unless CONFIG is given; ENGINE=ollama talks to `ollama serve` instead,
+# ENGINE=openai to any OpenAI-compatible /v1/chat/completions (BASE_URL, MODEL; the key from OPENAI_API_KEY).
+_CHAT_ARGS = --engine $(ENGINE) --persona $(PERSONA) $(if $(BASE_URL),--base-url $(BASE_URL),) $(if $(MODEL),--model $(MODEL),) $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG),) $(if $(ADAPTER),--adapter $(ADAPTER),)
 
 .PHONY: chat
-chat: $(ENV_READY) ## talk to the weatherman in the terminal; tools run against Open-Meteo (ADAPTER=path PERSONA=twain ENGINE=local|ollama)
+chat: $(ENV_READY) ## talk to the weatherman in the terminal; tools run against Open-Meteo (ADAPTER=path PERSONA=twain ENGINE=local|ollama|openai)
 	$(PY) -m tasks.serve.chat $(_CHAT_ARGS)
 
 .PHONY: ask

@@ -12,8 +12,9 @@
 4. loads the adapter back with `PeftModel.from_pretrained` and answers one validation question per
    persona, base model and adapter side by side (greedy, bounded length);
 5. evaluates base vs adapter on validation turns (first turns only for SmolLM2, whose short run
-   trains on them) and, for SmolLM2, on held-out real people's questions (`tasks.serve.evaluate`,
-   bounded in tokens and time), and prints the table and its JSON;
+   trains on them) and, for SmolLM2, on held-out real people's questions and a few whole
+   conversations end to end (`tasks.serve.evaluate`, `tasks.serve.e2e`; bounded in tokens and
+   time), and prints the table and its JSON;
 6. prints where everything is. The tiny random model learns the format, not the weather; SmolLM2
    learns to call the tools (the table shows tool calls, JSON validity and function names far above
    the base model's).
@@ -36,8 +37,18 @@ PERSONAS = ("twain", "franklin", "onion", "neutral")
 MAX_NEW_TOKENS = 64
 # A small evaluation: a handful of validation conversations, short generations, a hard time limit.
 # SmolLM2 gets more turns (first turns only) and some real questions; a tool call is about 45 tokens.
-EVAL = {"tiny": {"examples": 4, "new_tokens": 48, "budget_s": 90.0, "first_turns": False, "real_questions": 0},
-        "smollm2": {"examples": 12, "new_tokens": 56, "budget_s": 150.0, "first_turns": True, "real_questions": 24}}
+# End to end (tasks/serve/e2e.py): SmolLM2 also runs a few whole conversations, call, replayed result and answer.
+EVAL = {"tiny": {"examples": 4, "new_tokens": 48, "budget_s": 90.0, "first_turns": False, "real_questions": 0, "e2e": 0, "e2e_real": 0},
+        "smollm2": {"examples": 12, "new_tokens": 56, "budget_s": 150.0, "first_turns": True, "real_questions": 24, "e2e": 6, "e2e_real": 6}}
+E2E_NEW_TOKENS = 96
+# SmolLM2's short run learns first turns only, and the data's first turns call a tool 72% of the time: on the
+# first 120 lines the demo learned to call on every question, abstaining on none of the real ones that name no
+# place or ask for a date no forecast reaches. Its training mix is drawn by first-turn kind instead, in these
+# shares (scenario or scenario/variant of the tags), interleaved so every stretch of steps sees each kind.
+SMOL_MIX = (("no_tool/missing_place", 14), ("multi_turn/clarify_place", 8), ("unsupported/historical", 10),
+            ("error_too_many_days", 12), ("no_tool", 6), ("unsupported", 4),
+            ("geocode_then_weather", 30), ("compare", 4), ("ambiguous_place", 4), ("error_unknown_place", 3),
+            ("multi_turn/dialogue", 3), ("current", 1), ("forecast", 1))
 
 
 
@@ -57,6 +68,38 @@ def ensure_data(cfg: dict) -> None:
             raise ui.Fail(f"python -m tasks.{module} failed (exit {r.returncode}); see its output above")
     if not (train.is_file() and val.is_file()):
         raise ui.Fail(f"{train}: still missing after linking the data (the config's data paths must be data/processed/*.jsonl)")
+
+
+def _mix_kind(example: dict) -> str | None:
+    """The SMOL_MIX entry a conversation belongs to: the most specific one its tags match."""
+    tags = example.get("tags") or {}
+    scenario, variant = tags.get("scenario"), tags.get("variant")
+    names = {name for name, _ in SMOL_MIX}
+    return f"{scenario}/{variant}" if f"{scenario}/{variant}" in names else (scenario if scenario in names else None)
+
+
+def smol_mix(train: Path, out: Path, total: int) -> dict[str, int]:
+    """Write `total` training conversations drawn from `train` in SMOL_MIX's shares (file order within a kind,
+    the kinds interleaved) to `out`; returns how many of each. Deterministic: a rerun resumes the same data."""
+    weight = sum(w for _, w in SMOL_MIX)
+    want = {name: max(1, round(total * w / weight)) for name, w in SMOL_MIX}
+    pools: dict[str, list[str]] = {name: [] for name in want}
+    with open(train, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            kind = _mix_kind(json.loads(line))
+            if kind and len(pools[kind]) < want[kind]:
+                pools[kind].append(line if line.endswith("\n") else line + "\n")
+            if all(len(pools[k]) >= want[k] for k in want):
+                break
+    # Interleave: the i-th item of a kind with n items goes at position (i + 0.5) / n of the run.
+    placed = sorted(((i + 0.5) / len(lines), name, line) for name, lines in pools.items() for i, line in enumerate(lines))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("".join(line for _, _, line in placed), encoding="utf-8")
+    tmp.replace(out)
+    return {name: len(lines) for name, lines in pools.items()}
 
 
 def loss_curve(output_dir: Path) -> list[tuple[int, float]]:
@@ -118,6 +161,14 @@ def run(config: str, overrides: list[str], eval_examples: int | None = None, rea
         raise ui.Fail(f"{config}: the demo runs a CPU profile with model.base tiny or smollm2 "
                       f"(got profile {cfg['profile']!r}, base {kind!r}; use configs/training_config_smol.yaml or _cpu.yaml)")
     ensure_data(cfg)
+    if kind == "smollm2":
+        mix = project_path(cfg["data"]["train"]).with_name("demo_smol_mix.jsonl")
+        counts = smol_mix(project_path(cfg["data"]["train"]), mix, cfg["data"]["max_train_examples"])
+        abstain = sum(n for k, n in counts.items() if k.startswith(("no_tool/missing", "multi_turn/clarify", "unsupported/hist", "error_too")))
+        ui.info(TAG, f"Training mix: {sum(counts.values())} first turns, {abstain} of them abstentions (no place, past or beyond "
+                     f"14 days) -> {mix}")
+        overrides = [*overrides, f"data.train={mix}"]
+        cfg = load_config(config, overrides)
     base = train.resolve_base(cfg)
     ui.info(TAG, f"Base model: {base} ({'SmolLM2-135M-Instruct, pretrained' if kind == 'smollm2' else 'tiny Mistral, random weights'})")
     code = train.run(config, overrides)
@@ -145,9 +196,11 @@ def run(config: str, overrides: list[str], eval_examples: int | None = None, rea
          **({"real_questions": real_questions} if real_questions is not None else {})}
     ui.info(TAG, f"Evaluating base vs adapter on {e['examples']} validation conversations"
             + (" (first turns)" if e["first_turns"] else "") + (f" and {e['real_questions']} held-out real questions" if e["real_questions"] else "")
+            + (f", then {e['e2e']} + {e['e2e_real']} whole conversations end to end" if e["e2e"] or e["e2e_real"] else "")
             + " (make eval runs more)")
     result = evaluate.evaluate(cfg, output_dir, max_examples=e["examples"], max_new_tokens=e["new_tokens"], time_budget_s=e["budget_s"],
-                               progress=False, first_turns=e["first_turns"], real_questions=e["real_questions"])
+                               progress=False, first_turns=e["first_turns"], real_questions=e["real_questions"],
+                               e2e_conversations=e["e2e"], e2e_real=e["e2e_real"], e2e_new_tokens=E2E_NEW_TOKENS)
     evaluate.report(result)
     print(json.dumps(evaluate.last_line(result), sort_keys=True))
     ui.info(TAG, "Where everything is:")

@@ -67,3 +67,24 @@ def test_smol_demo_learns_to_call_the_tools(smol_demo):
     assert r["real_place_acc"] > base["real_place_acc"]
     assert "real_place_acc" in proc.stdout and "held-out SNIPS questions" in proc.stdout
     assert (out / "FINAL").is_file()
+
+
+def test_smol_mix_draws_first_turns_by_kind_and_interleaves_them(tmp_path):
+    """The SmolLM2 demo's training mix: the shares of SMOL_MIX, deterministic, abstentions spread over the run
+    (the data's first 120 lines held too few for the adapter to learn to ask where or decline)."""
+    from tasks import demo
+    from tests.helpers_smol import TRAIN
+
+    out = tmp_path / "mix.jsonl"
+    counts = demo.smol_mix(TRAIN, out, 140)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == sum(counts.values()) and abs(len(rows) - 140) <= len(demo.SMOL_MIX)
+    kinds = [demo._mix_kind(r) for r in rows]
+    abstain = [k in ("no_tool/missing_place", "multi_turn/clarify_place", "unsupported/historical", "error_too_many_days") for k in kinds]
+    assert 0.35 <= sum(abstain) / len(rows) <= 0.5
+    half = len(rows) // 2
+    assert abs(sum(abstain[:half]) - sum(abstain[half:])) <= 3  # spread over the run, not bunched at one end
+    first = [next(m for m in r["messages"] if m["role"] == "assistant") for r in rows]
+    assert all(not f.get("tool_calls") for f, a in zip(first, abstain, strict=True) if a)  # abstentions answer in words
+    demo.smol_mix(TRAIN, tmp_path / "again.jsonl", 140)
+    assert (tmp_path / "again.jsonl").read_bytes() == out.read_bytes()

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 VERBS = [
     "setup-h100", "train-h100", "train", "setup-m4", "preflight-m4", "train-m4", "resume", "eta", "status",
-    "data", "validate", "validate-data", "doctor", "demo", "bench", "eval", "export", "plan", "check",
+    "data", "validate", "validate-data", "doctor", "demo", "bench", "gpu-check", "eval", "export", "plan", "check",
     "chat", "ask", "plot",
 ]
 

@@ -43,9 +43,11 @@ _MAX_SEQ = re.compile(r"^\s+max_seq_length\s*:\s*([^#\s]+)")
 
 def input_files(root: Path = ROOT) -> list[str]:
     """The files whose bytes shape the dataset, relative to `root`, sorted."""
-    files = [p for p in (root / "tasks" / "data").glob("*.py") if p.name not in NOT_INPUTS]
+    files = [p for p in (root / "tasks" / "data").rglob("*.py") if p.name not in NOT_INPUTS]
     files += [root / f for f in FIXED_INPUTS]
     files += list((root / "data" / "real").glob("*.jsonl"))
+    # the world the generator draws from: places, time zones, climate normals
+    files += [p for p in (root / "data" / "world").glob("*") if p.name.endswith((".tsv", ".tsv.gz", ".txt.gz"))]
     return sorted(str(p.relative_to(root).as_posix()) for p in files if p.is_file())
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
+import unicodedata
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ class City(NamedTuple):
     longitude: float
     elevation: int
     admin1: str = ""  # state or region, as Open-Meteo's `admin1`; set where a name is shared
+    population: int = 0  # from the world table where the geocoder found the place there
 
 
 # (name, country, ISO 3166 code, latitude, longitude, elevation in metres)
@@ -391,26 +393,6 @@ _ROWS = [
 CITIES: list[City] = [City(*row) for row in _ROWS]
 CITY_BY_NAME: dict[str, City] = {c.name: c for c in CITIES}
 
-# Names that several real places share. Open-Meteo's geocoder returns them all, largest first, with
-# `admin1` to tell them apart; the model must pick by the user's hint or ask. The first of each list
-# is the gazetteer's own city (its row above, with admin1 added).
-_HOMONYM_ROWS = {
-    "Portland": [("Oregon", None), ("Maine", ("United States", "US", 43.66, -70.26, 10))],
-    "San Jose": [("California", ("United States", "US", 37.34, -121.89, 26)), ("San José", None)],
-    "Valencia": [("Valencia", None), ("Carabobo", ("Venezuela", "VE", 10.16, -68.00, 479))],
-    "Cordoba": [("Córdoba", None), ("Andalusia", ("Spain", "ES", 37.89, -4.78, 120))],
-    "Birmingham": [("England", None), ("Alabama", ("United States", "US", 33.52, -86.81, 180))],
-    "London": [("England", None), ("Ontario", ("Canada", "CA", 42.98, -81.25, 251))],
-    "Perth": [("Western Australia", None), ("Scotland", ("United Kingdom", "GB", 56.40, -3.43, 20))],
-    "Kingston": [("Kingston", None), ("Ontario", ("Canada", "CA", 44.23, -76.48, 93))],
-    "Paris": [("Île-de-France", None), ("Texas", ("United States", "US", 33.66, -95.56, 180))],
-    "Sydney": [("New South Wales", None), ("Nova Scotia", ("Canada", "CA", 46.14, -60.18, 20))],
-}
-HOMONYMS: dict[str, list[City]] = {
-    name: [CITY_BY_NAME[name]._replace(admin1=admin1) if row is None else City(name, *row, admin1=admin1)
-           for admin1, row in rows]
-    for name, rows in _HOMONYM_ROWS.items()
-}
 # Where the bare name really is ambiguous (no one place the user obviously means): the generator only
 # uses these with a hint, a country, or as a lesson in asking which one.
 AMBIGUOUS = ("Portland", "San Jose", "Valencia", "Cordoba")
@@ -525,17 +507,101 @@ def geocode(name: str) -> City | None:
     return CITY_BY_NAME[canonical] if canonical else None
 
 
+def fold(name: str) -> str:
+    """A name without accents or case, as a geocoder matches it ("São Paulo" and "sao paulo" are one)."""
+    plain = unicodedata.normalize("NFKD", name.replace("\u2019", "'"))
+    return " ".join("".join(ch for ch in plain if not unicodedata.combining(ch)).casefold().split())
+
+
+@functools.cache
+def _namesakes() -> dict[str, tuple[Place, ...]]:
+    by: dict[str, list[Place]] = {}
+    for p in world_places():  # largest first
+        by.setdefault(fold(p.name), []).append(p)
+    return {k: tuple(v) for k, v in by.items()}
+
+
+@functools.cache
+def _by_country() -> dict[str, tuple[Place, ...]]:
+    by: dict[str, list[Place]] = {}
+    for p in world_places():
+        by.setdefault(p.country_code, []).append(p)
+    return {k: tuple(v) for k, v in by.items()}
+
+
+TWIN_DEGREES = 0.3  # about 30 km: a built-in city and its GeoNames row are the same place within this
+
+
+@functools.cache
+def twin(name: str) -> Place | None:
+    """The world-table row of a built-in city (same country, nearest within TWIN_DEGREES, the same name
+    preferred), or None for a city under 15,000 people (Iqaluit, Queenstown) the table does not hold."""
+    city = CITY_BY_NAME[name]
+    best, best_key = None, None
+    for p in _by_country().get(city.country_code, ()):
+        d = max(abs(p.latitude - city.latitude), abs(p.longitude - city.longitude))
+        if d > TWIN_DEGREES:
+            continue
+        key = (fold(p.name) != fold(city.name), d)
+        if best_key is None or key < best_key:
+            best, best_key = p, key
+    return best
+
+
+def _as_found(city: City) -> City:
+    """A built-in city as the geocoder returns it: its accents and region from its world-table twin."""
+    row = twin(city.name)
+    if row is None:
+        return city._replace(population=10**9)  # not in the table: the small city the user means ranks first
+    name = row.name if fold(row.name) == fold(city.name) else city.name  # "Zürich", but "Cologne" not "Köln"
+    return city._replace(name=name, admin1=row.admin1 or city.admin1, population=row.population)
+
+
+OPEN_METEO_COUNT = 10  # the live tool asks Open-Meteo for this many places (tasks/serve/tools.py)
+
+
 def geocode_all(name: str, country: str | None = None) -> list[City]:
-    """Every place the geocoder returns for `name` (optionally within `country`, a name or ISO code),
-    largest first, as Open-Meteo answers a search: several for a shared name, none for an unknown one."""
+    """Every place the geocoder returns for `name`, as the live tool shapes Open-Meteo's answer: the namesakes
+    from the world table, largest first, narrowed to `country` (a country, a code or a region; else all, as
+    tasks/data/openmeteo.narrow), then the first place and the other sizeable ones (openmeteo.shape_geocode's
+    rule). Accents and `admin1` as Open-Meteo gives them; none for an unknown name."""
+    from tasks.data import openmeteo
+
     city = geocode(name)
     if city is None:
         return []
-    found = HOMONYMS.get(city.name, [city])
+    own = _as_found(city)
+    row = twin(city.name)
+    places = [own] + [City(p.name, p.country, p.country_code, round(p.latitude, 2), round(p.longitude, 2), None,
+                           p.admin1, p.population)
+                      for p in _namesakes().get(fold(city.name), ()) if row is None or p.geonameid != row.geonameid]
+    # Open-Meteo ranks a name's best-known place first (capitals and large cities by GeoNames' feature
+    # class, not by population alone): the built-in city leads, except where the name is truly ambiguous,
+    # where population decides (Valencia, Venezuela before Valencia, Spain).
+    places = sorted(places, key=lambda c: (city.name not in AMBIGUOUS and c is not own, -c.population))[:OPEN_METEO_COUNT]
+    rows = [{"country": c.country, "country_code": c.country_code, "admin1": c.admin1, "i": i} for i, c in enumerate(places)]
     if country:
-        key = country.strip().lower()
-        found = [c for c in found if key in (c.country.lower(), c.country_code.lower())]
-    return found
+        rows = openmeteo.narrow(rows, country)
+    kept = []
+    for r in rows:
+        c = places[r["i"]]
+        if kept and (len(kept) >= openmeteo.MAX_PLACES or c.population < openmeteo.SIZEABLE_PLACE):
+            continue
+        kept.append(c)
+    return kept
+
+
+@functools.cache
+def homonyms() -> dict[str, list[City]]:
+    """Built-in cities whose name the geocoder returns more than one place for (London: England and
+    Ontario), with those places in the geocoder's order."""
+    return {c.name: found for c in CITIES if len(found := geocode_all(c.name)) > 1}
+
+
+def __getattr__(name: str):
+    if name == "HOMONYMS":  # computed on first use: it reads the world table
+        return homonyms()
+    raise AttributeError(name)
 
 
 def run() -> None:

@@ -52,7 +52,7 @@ from pathlib import Path
 
 from tasks import ui
 
-from tasks.data import freshness, gazetteer, localtime, phrasing, weather
+from tasks.data import climate, freshness, gazetteer, localtime, openmeteo, phrasing, weather
 from tasks.data.phrasing import When, number_word
 from tasks.data.personas import PERSONAS, Persona, system_prompt
 
@@ -308,7 +308,13 @@ def day_name(c: Conversation, start: dt.date, i: int) -> str:
     if i == 1:
         return "tomorrow"
     day = start + dt.timedelta(days=i)
-    return f"on {day:%A}" if c.today is not None else f"on {day.day} {day:%B}"
+    if c.today is None:
+        return f"on {day.day} {day:%B}"
+    if i <= 6:
+        return f"on {day:%A}"
+    # A bare weekday beyond six days is ambiguous (this Tuesday or next?): a date, or "next Tuesday"
+    # where only one Tuesday lies ahead in the forecast's second week.
+    return f"next {day:%A}" if i <= 13 and c.rng.random() < 0.5 else f"on {day:%A} {day.day} {day:%B}"
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -563,6 +569,8 @@ def core_days(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt
                 core = expand(rng, "{place} looks dry {label}; the highest chance of rain on any day is {max_pp}%", **v)
             elif noun is not None:
                 core = expand(rng, "no " + noun + (" [show up|appear]" if noun.endswith("s") else " [shows up|appears]") + " in the forecast for {place} {label}", **v)
+                if focus in ("sun", "cloud", "fog"):  # "will the sun be scorching?" asks about heat too
+                    core += expand(rng, ", with highs {hi_span}", **v)
             else:
                 core = expand(rng, "{place} stays between {min_lo} and {max_hi} {label}", **v)
         if ask.when.kind == "weekend" and "weekend" not in core:
@@ -608,7 +616,8 @@ def day_details(c: Conversation, ask: Ask, rows: list[dict], start: dt.date, ski
         return []
     if len(show) <= 5:
         pattern = rng.choice(["{day}: {desc}, {lo} to {hi}", "{day} {desc}, up to {hi}", "{day}, {desc} ({lo} to {hi})", "{day} {desc}, {lo} at night, {hi} by day",
-                              "{dayn} brings {desc}, up to {hi}", "{day}: high {hi}, low {lo}, {desc}"])
+                              "{dayn} brings {desc}, up to {hi}", "{day}: high {hi}, low {lo}, {desc}", "{day} {lo} rising to {hi} under {desc}",
+                              "{day}: {desc} and a top of {hi}", "{dayn} looks like {desc}, between {lo} and {hi}"])
         items = [pattern.format(day=day_name(c, start, i), dayn=day_name(c, start, i).removeprefix("on "), desc=rows[i]["desc"],
                                 lo=temp(rows[i]["lo"], ask), hi=temp(rows[i]["hi"], ask)) for i in show]
         return [cap("; ".join(items)) + "."]
@@ -688,7 +697,8 @@ ADVICE = {
     "thunder": ["[Stay indoors during the storms|Avoid open ground and tall trees during thunderstorms|Keep an eye out for lightning][ if you can|]."],
     "cold": ["[Dress|Wrap up] [warmly|in layers][, with a hat and gloves|, especially in the morning|].",
              "[A warm coat|A heavy jacket|Thermal layers] [would be|will be] [a good idea|worth it|sensible][ if you head out|]."],
-    "hot": ["[Drink plenty of water|Stay hydrated] and [seek shade|avoid the midday sun|wear sunscreen][ in the afternoon|].",
+    "hot": ["[Drink plenty of water|Stay hydrated|Keep a water bottle with you|Carry water] and [seek shade|avoid the midday sun|wear sunscreen|stay out of the afternoon heat][ in the afternoon|].",
+            "[Plan outdoor errands|Save the walking|Do anything strenuous] [for the morning|before noon|for the cooler evening][, when it's less fierce|].",
             "[Light clothing|Loose, light clothes] and [sunscreen|a hat] [are|would be] [a good idea|sensible][ if you're outside|]."],
     "windy": ["[Expect|Watch for] [strong|gusty] [winds|gusts][; secure loose items outdoors| on exposed ground|]."],
     "fair": ["[It's|It looks like] [a good|a fine|a decent] [day|time|spell] for [a walk|being outdoors|a picnic|a bike ride|errands on foot].",
@@ -776,7 +786,7 @@ def onion_headline(rng: random.Random, place: str, mood: str) -> str:
 ONION_COMPOSED = [
     "[I had planned to|I was going to|Honestly, I meant to|My plan was to|I'd promised myself I'd] [stay in and complain|mow the lawn|wash the car|do nothing at all|"
     "fix the gutter|walk to work|repaint the gate|sort the garage] [, and now|, but now|, so now|, which means] [I'm at a loose end|that's ruined|"
-    "I've run out of excuses|I have to rethink everything|my whole week is off|the afternoon is a write-off|I need a new plan|nobody believes me]",
+    "I've run out of excuses|I'm out of excuses|I have no excuse left|I have to rethink everything|my whole week is off|the afternoon is a write-off|I need a new plan|nobody believes me]",
     "[My neighbour|My husband|My wife|My boss|My mother|The dog] [says|insists|swears|keeps telling me] [it's fine|it'll clear up|it's my fault|"
     "this is normal|I'm overreacting] [, and frankly|, but honestly|, and to be fair|, though] [I'm not convinced|they may be right|I've heard that before|"
     "I've stopped listening|I've given up arguing]",
@@ -1632,6 +1642,15 @@ BEFORE = {
 }
 
 
+BEFORE_19 = {
+    "climate": {"place_months": 2533, "off_by_4C_or_more": 0.4698, "mean_error_C": 4.44,
+                "tropical_forecast_steps": 3802, "tropical_jumps_4C_or_more": 0.1152},
+    "far_apart_current_readings_on_one_local_hour": {"pairs": 744, "same_hour": 744},
+    "real_places_taught_as_not_found": {"asks": 800, "real": 84},
+    "geocode_results": {"results": 13564, "accented": 0, "several_places": 713},
+}
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -1689,6 +1708,11 @@ def write_dataset(out_dir: str | Path = OUT_DIR, n_total: int = N_TOTAL, seed: i
         "inputs": freshness.digest(),
         "quality": quality.measure(conversations, train, val),
         "before_issue_13": BEFORE,
+        # the forecasts against real monthly normals (tasks/data/climate.py), and the same figure for the data
+        # before issue 19 (generator 2.0.0 at commit 3be82b2, drawn from latitude and altitude alone)
+        "climate": climate.measure(conversations),
+        "geocode_results": openmeteo.measure_geocodes(conversations),
+        "before_issue_19": BEFORE_19,
         "seconds": {"generate_and_write": round(t_generate, 2)},
     }
     if with_tokens:

@@ -24,6 +24,54 @@ SIZEABLE_PLACE = 50_000
 MAX_PLACES = 4
 
 
+# Names people (and so the model, copying them) give countries that Open-Meteo names otherwise.
+COUNTRY_ALIASES = {
+    "usa": "US", "u.s.": "US", "u.s.a.": "US", "america": "US", "united states of america": "US",
+    "uk": "GB", "u.k.": "GB", "britain": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
+    "wales": "GB", "northern ireland": "GB",
+}
+
+
+# US state abbreviations as people write them after a city ("Portland, OR"): Open-Meteo's admin1 is the name.
+US_STATES = {
+    "al": "Alabama", "ak": "Alaska", "az": "Arizona", "ar": "Arkansas", "ca": "California", "co": "Colorado",
+    "ct": "Connecticut", "de": "Delaware", "fl": "Florida", "ga": "Georgia", "hi": "Hawaii", "id": "Idaho",
+    "il": "Illinois", "in": "Indiana", "ia": "Iowa", "ks": "Kansas", "ky": "Kentucky", "la": "Louisiana",
+    "me": "Maine", "md": "Maryland", "ma": "Massachusetts", "mi": "Michigan", "mn": "Minnesota", "ms": "Mississippi",
+    "mo": "Missouri", "mt": "Montana", "ne": "Nebraska", "nv": "Nevada", "nh": "New Hampshire", "nj": "New Jersey",
+    "nm": "New Mexico", "ny": "New York", "nc": "North Carolina", "nd": "North Dakota", "oh": "Ohio", "ok": "Oklahoma",
+    "or": "Oregon", "pa": "Pennsylvania", "ri": "Rhode Island", "sc": "South Carolina", "sd": "South Dakota",
+    "tn": "Tennessee", "tx": "Texas", "ut": "Utah", "vt": "Vermont", "va": "Virginia", "wa": "Washington",
+    "wv": "West Virginia", "wi": "Wisconsin", "wy": "Wyoming", "dc": "District of Columbia",
+}
+
+
+def country_matches(wanted: str, result: dict) -> bool:
+    """Does the result lie in `wanted` (a country name, an ISO code or a common alias; case-blind)?"""
+    wanted = wanted.strip().casefold()
+    name, code = str(result.get("country", "")).casefold(), str(result.get("country_code", "")).casefold()
+    return wanted in (name, code) or COUNTRY_ALIASES.get(wanted, "").casefold() == code
+
+
+def region_matches(wanted: str, result: dict) -> bool:
+    """Does the result lie in the state or region `wanted` ("Oregon", "OR", "Île-de-France"; case-blind)?"""
+    wanted = wanted.strip().casefold()
+    region = str(result.get("admin1", "")).casefold()
+    return bool(region) and (wanted == region or US_STATES.get(wanted, "").casefold() == region)
+
+
+def narrow(results: list, wanted: str) -> list:
+    """The results in country `wanted`, else those in region `wanted`, else all of them (the model sees where each lies).
+
+    The live tool (tasks/serve/tools.py) and the generator (gazetteer.geocode_all) filter with this one rule."""
+    places = [r for r in results if isinstance(r, dict)]
+    for matches in (country_matches, region_matches):
+        kept = [r for r in places if matches(wanted, r)]
+        if kept:
+            return kept
+    return places
+
+
 def is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
@@ -108,3 +156,19 @@ def geocode_answer(places) -> dict:
     return {"results": [{"name": p.name, "latitude": p.latitude, "longitude": p.longitude, "country": p.country,
                          "country_code": p.country_code, "population": p.population, "timezone": p.timezone,
                          **({"admin1": p.admin1} if p.admin1 else {})} for p in places]}
+
+
+def measure_geocodes(conversations) -> dict:
+    """Geocode tool messages in a data set: how many, how many name a place with an accent (as Open-Meteo
+    spells São Paulo), and how many list several places of one name."""
+    import json
+
+    total = accented = several = 0
+    for conv in conversations:
+        for m in conv["messages"]:
+            if m.get("role") == "tool" and (m.get("content") or "").startswith('{"results"'):
+                results = json.loads(m["content"])["results"]
+                total += 1
+                several += len(results) > 1
+                accented += any(not r["name"].isascii() for r in results)
+    return {"results": total, "accented": accented, "several_places": several}

@@ -4,12 +4,11 @@
 
 The tool results the data shows must look like what the real tools return and
 must be believable for the place and the date, or the model learns nonsense
-(snow in Singapore, 35 °C in a Norwegian January). The model here is simple
-climatology, not a simulation: an annual mean that falls with latitude and
-altitude, a seasonal swing that grows with latitude and is phased by hemisphere
-(milder in the oceanic south), a day/night cycle, noise, and a wet-day chance by
-climate band (wet tropics, dry subtropics, mixed mid-latitudes). Precipitation
-type follows temperature: snow only near or below freezing, thunder only when warm.
+(snow in Singapore, 35 °C in a Norwegian January). Each day is drawn from the
+place's real monthly normals (tasks/data/climate.py: mean daily maximum and
+minimum, share of wet days), with a temperature anomaly that persists from day
+to day and rainy spells rather than coin flips. Precipitation type follows
+temperature: snow only near or below freezing, thunder only when warm.
 
 The results follow Open-Meteo's field names (`current`, `daily`, `*_units`,
 `weather_code` in WMO codes); like most tool wrappers, the project's tools add a
@@ -24,7 +23,8 @@ import math
 import random
 
 from tasks import ui
-from tasks.data.gazetteer import CITY_BY_NAME, City, geocode
+from tasks.data import climate
+from tasks.data.gazetteer import City, geocode
 
 # WMO weather interpretation codes as Open-Meteo documents them.
 # Descriptions are noun phrases ("partly cloudy skies") so that answers can say "with {description}".
@@ -60,60 +60,10 @@ def describe(code: int) -> str:
     return WMO.get(code) or WMO_LIVE_ONLY.get(code) or f"weather code {code}"
 
 
-# Climate normals (annual mean of daily means in °C, and half the spread between the warmest and the
-# coldest month) for the high or continental cities where a lapse rate from sea level goes badly wrong:
-# highland plateaus are far warmer than the free air at their height (Mexico City is not 9 °C). Rounded
-# from the 1991-2020 (or nearest available) normals of the national weather services as tabulated in
-# each city's public climate table.
-NORMALS: dict[str, tuple[float, float]] = {
-    "Mexico City": (16.7, 2.6), "Guadalajara": (20.9, 3.8), "Oaxaca": (20.5, 2.5), "Guatemala City": (19.3, 1.8),
-    "San Jose": (20.5, 1.0), "Bogota": (14.2, 0.5), "Medellin": (22.5, 0.5), "Quito": (14.0, 0.4),
-    "Cusco": (12.0, 1.6), "La Paz": (8.5, 2.0), "Caracas": (22.0, 1.5), "Brasilia": (21.3, 1.7),
-    "Curitiba": (17.5, 3.5), "Sao Paulo": (19.5, 3.5), "Addis Ababa": (16.3, 1.5), "Asmara": (16.9, 2.5),
-    "Nairobi": (19.0, 2.0), "Kampala": (22.5, 0.7), "Kigali": (21.0, 0.7), "Lusaka": (20.0, 4.0),
-    "Harare": (18.5, 4.0), "Windhoek": (19.5, 5.5), "Gaborone": (21.0, 6.5), "Johannesburg": (16.0, 5.0),
-    "Pretoria": (18.5, 5.5), "Antananarivo": (18.5, 3.5), "Kunming": (15.5, 5.0), "Lhasa": (8.5, 8.2),
-    "Ulaanbaatar": (-0.4, 20.0), "Bengaluru": (24.0, 2.5), "Shimla": (13.5, 7.5), "Kabul": (12.0, 13.6),
-    "Kathmandu": (18.8, 6.9), "Thimphu": (12.5, 7.0), "Tehran": (18.5, 13.2), "Isfahan": (16.5, 13.0),
-    "Sana'a": (18.5, 4.0), "Denver": (10.4, 12.0), "Salt Lake City": (11.6, 13.8), "Albuquerque": (14.2, 12.0),
-    "Calgary": (4.4, 11.8), "Edmonton": (4.2, 14.0), "Whitehorse": (-0.1, 15.0), "Ankara": (12.0, 11.6),
-    "Yerevan": (12.5, 14.8), "Madrid": (14.9, 10.0), "Riyadh": (26.5, 10.5), "Amman": (18.0, 8.5),
-    "Jerusalem": (17.5, 7.5), "Damascus": (17.0, 10.4), "Almaty": (10.0, 14.0), "Bishkek": (11.0, 14.0),
-    "Dushanbe": (15.0, 13.0), "Urumqi": (7.3, 18.0), "Samarkand": (14.0, 13.0), "Mendoza": (16.5, 8.5),
-    "Las Vegas": (20.5, 12.5), "Phoenix": (24.0, 11.0), "Sofia": (11.0, 11.0), "Sarajevo": (10.5, 10.5),
-}
-
-
-def _mean_temperature(city: City, day: dt.date) -> float:
-    """Climatological daily mean (°C) for the place and the day of the year: the city's normals where
-    the table has them, else a mean that falls with latitude and altitude."""
-    lat = abs(city.latitude)
-    own = CITY_BY_NAME.get(city.name)
-    normal = NORMALS.get(city.name) if own is not None and own.latitude == city.latitude else None
-    if normal is not None:
-        annual, swing = normal
-    else:
-        annual = 27.0 - 0.42 * max(0.0, lat - 10.0) - 6.5 * max(0, city.elevation) / 1000.0
-        swing = 1.0 + 0.22 * min(lat, 55.0)
-        if city.latitude < 0:
-            swing *= 0.7  # the southern hemisphere is mostly ocean: milder seasons
-    peak = 201 if city.latitude >= 0 else 20  # warmest day of the year: late July north, late January south
-    doy = day.timetuple().tm_yday
-    return annual + swing * math.cos(2 * math.pi * (doy - peak) / 365.25)
-
-
-def _wet_chance(city: City) -> float:
-    lat = abs(city.latitude)
-    if lat < 12:
-        return 0.5  # wet tropics
-    if 18 <= lat <= 32:
-        return 0.15  # subtropical dry belt
-    return 0.35
-
-
-def _weather_code(rng: random.Random, wet: bool, temp: float) -> int:
+def _weather_code(rng: random.Random, wet: bool, temp: float, wet_chance: float) -> int:
     if not wet:
-        return rng.choices(DRY_CODES, weights=(30, 25, 25, 15, 5))[0]
+        # Dry days are clearer where rain is rare (Cairo) and greyer where it is common (Bergen).
+        return rng.choices(DRY_CODES, weights=(20 * (1 - wet_chance) + 15, 25, 25, 10 + 15 * wet_chance, 5))[0]
     if temp <= 0.5:
         return rng.choice(SNOW_CODES)
     if temp <= 2.0:
@@ -139,19 +89,27 @@ def _days(city: City, start: dt.date, world: str) -> list[dict]:
     the current conditions sit inside today's forecast range, as a real API's would.
     """
     rng = random.Random(f"{world}:{city.name}:{city.latitude}:{start.isoformat()}")
-    anomaly = rng.gauss(0, 2.5)  # weather persists: a warm spell stays warm for a few days
-    wet = rng.random() < _wet_chance(city)
+    normals = climate.for_city(city)
+    sd = normals.anomaly_sd()
+    anomaly = rng.gauss(0, sd)  # weather persists: a warm spell stays warm for a few days
+    wet = rng.random() < climate.on(normals, start).wet_chance
     rows = []
     for i in range(MAX_FORECAST_DAYS):
         day = start + dt.timedelta(days=i)
-        anomaly = 0.7 * anomaly + rng.gauss(0, 1.8)
-        wet = rng.random() < (0.65 if wet else _wet_chance(city) * 0.7)
-        mean = _mean_temperature(city, day) + anomaly
-        spread = rng.uniform(2.5, 6.0) if not wet else rng.uniform(1.5, 4.0)
-        code = _weather_code(rng, wet, mean)
+        normal = climate.on(normals, day)
+        if i:
+            anomaly = climate.next_anomaly(rng, anomaly, sd)
+            wet = climate.next_wet(rng, wet, normal.wet_chance)
+        p = normal.wet_chance
+        # Clouds and rain narrow the day's range and sun widens it; the factors average to 1 over the
+        # month, so the drawn highs and lows keep the normal means.
+        factor = (1 - 0.25 * (1 - p)) if wet else (1 + 0.25 * p)
+        half = max(0.5, (normal.tmax - normal.tmin) / 2 * factor * rng.uniform(0.85, 1.15))
+        mean = (normal.tmax + normal.tmin) / 2 + anomaly
+        code = _weather_code(rng, wet, mean, p)
         rows.append({
             "time": day.isoformat(), "weather_code": code, "weather_description": describe(code),
-            "temperature_2m_max": round(mean + spread, 1), "temperature_2m_min": round(mean - spread, 1),
+            "temperature_2m_max": round(mean + half, 1), "temperature_2m_min": round(mean - half, 1),
             "precipitation_sum": _precipitation(rng, code),
             "precipitation_probability_max": int(rng.uniform(55, 98)) if wet else int(rng.uniform(0, 25)),
         })
@@ -204,17 +162,15 @@ def forecast(city: City, start: dt.date, days: int, world: str) -> dict:
 
 
 def geocode_result(found: list[City]) -> dict:
-    """What geocode_location returns for the places found (gazetteer.geocode_all); Open-Meteo omits
-    `results` when nothing matches, the project's tool returns an empty list so that the answer is
-    explicit. `admin1` (state or region) comes with a place whose name others share."""
-    rows = []
-    for city in found:
-        row = {"name": city.name, "latitude": city.latitude, "longitude": city.longitude,
-               "elevation": float(city.elevation), "country": city.country, "country_code": city.country_code}
-        if city.admin1:
-            row["admin1"] = city.admin1
-        rows.append(row)
-    return {"results": rows}
+    """What geocode_location returns for the places found (gazetteer.geocode_all), shaped by the live tool's
+    own function (openmeteo.shape_geocode): the same fields, rounding and admin1 rule. Open-Meteo omits
+    `results` when nothing matches; the project's tool returns an empty list so that the answer is explicit."""
+    from tasks.data import openmeteo
+
+    rows = [{"name": c.name, "latitude": c.latitude, "longitude": c.longitude, "country": c.country,
+             "country_code": c.country_code, "admin1": c.admin1, "population": c.population,
+             **({"elevation": c.elevation} if c.elevation is not None else {})} for c in found]
+    return openmeteo.shape_geocode(rows, found[0].name if found else "")
 
 
 def run(city_name: str, date: str, days: int, seed: int) -> None:

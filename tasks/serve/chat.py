@@ -21,6 +21,13 @@ Engines:
 - ollama: Ollama's /api/chat with configs/tools.json (`make export`, then `ollama create`); Ollama
   parses the calls into `message.tool_calls`; OLLAMA_HOST read as the ollama CLI reads it
   (default 127.0.0.1:11434).
+- openai: any OpenAI-compatible `/v1/chat/completions` (llama-server, llama-cpp-python's server, vLLM,
+  LM Studio, Ollama's /v1): --base-url / OPENAI_BASE_URL, --model / OPENAI_MODEL, --api-key /
+  OPENAI_API_KEY (never printed); tasks/serve/openai_engine.py.
+
+Failures end the question with one line and exit 1 (the chat prints the line and keeps the session): a
+server that is not reachable, a call that does not parse, more than --max-tool-rounds rounds, and a
+tool whose service timed out or failed (the model's explanation is printed first, as trained).
 
 The interactive chat needs a terminal and refuses at once without one (use --ask / `make ask`).
 In the chat, /reset starts a new conversation and /quit (or Ctrl-D) ends it.
@@ -68,22 +75,40 @@ def assistant_message(text: str, rng: random.Random | None = None) -> dict:
             {"id": new_call_id(rng), "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
             for c in parsed["calls"]]}
     if parsed["called"]:
-        ui.warning(f"[{TAG}] The model began a tool call that does not parse ({text.strip()[:120]!r}); showing it as the answer")
+        raise MalformedCall(f"the model wrote a tool call that does not parse ({text.strip()[:120]!r}); nothing was run: "
+                            "rephrase the question (/reset starts over), or raise --max-new-tokens if the call was cut off")
     return {"role": "assistant", "content": text.strip()}
+
+
+class MalformedCall(ui.Fail):
+    """The model began a tool call that does not parse as the trained format."""
 
 
 class ToolLoopExhausted(ui.Fail):
     """The model kept calling tools past the round limit."""
 
 
+class ToolFailed(ui.Fail):
+    """The answer was written without weather data: a tool timed out or its service failed."""
+
+
+# The tool results that mean the service, not the arguments, failed (the model is trained to explain them).
+SERVICE_FAILURES = (tools.TIMED_OUT, tools.SERVER_ERROR, tools.UNAVAILABLE, tools.RATE_LIMITED, tools.RESET, tools.UPSTREAM)
+
+
 def answer(reply: Callable[[list[dict]], dict], messages: list[dict], *, max_rounds: int = MAX_TOOL_ROUNDS,
-           run_tool: Callable[[str, dict], dict] = tools.call, show: Callable[[str], None] | None = None) -> str:
+           run_tool: Callable[[str, dict], dict] | None = None, show: Callable[[str], None] | None = None,
+           failures: list[str] | None = None) -> str:
     """Run the tool loop on `messages` (appended to in place) and return the model's plain answer.
 
     `reply(messages)` is the engine: it returns the next assistant message (with `tool_calls` or `content`).
+    Tool results that are service failures (a timeout, an HTTP 5xx) are appended to `failures`: the model
+    still sees them and explains, as trained; the caller decides what they mean for the exit status.
     """
     show = show or (lambda line: ui.info(TAG, line))
+    run_tool = run_tool or tools.call
     rounds = 0
+    failures = [] if failures is None else failures
     while True:
         message = reply(messages)
         messages.append(message)
@@ -97,6 +122,8 @@ def answer(reply: Callable[[list[dict]], dict], messages: list[dict], *, max_rou
             name, args = tc["function"]["name"], tc["function"]["arguments"]
             result = run_tool(name, args)
             show(f"tool {name} {json.dumps(args, ensure_ascii=False)} -> {summary(result)}")
+            if result.get("error") and result.get("reason") in SERVICE_FAILURES:
+                failures.append(f"{name}: {result['reason']}" + (f" (no answer within {tools.TIMEOUT_S:g} s)" if result["reason"] == tools.TIMED_OUT else ""))
             messages.append({"role": "tool", "tool_call_id": tc["id"],
                              "content": json.dumps(result, ensure_ascii=False, separators=(",", ":"))})
 
@@ -283,8 +310,13 @@ def conversation(persona: str, today: dt.date | None = None) -> list[dict]:
 
 def ask(engine, persona: str, question: str, max_rounds: int) -> str:
     messages = conversation(persona) + [{"role": "user", "content": question}]
-    text = answer(engine, messages, max_rounds=max_rounds)
+    failures: list[str] = []
+    text = answer(engine, messages, max_rounds=max_rounds, failures=failures)
     print(text, flush=True)
+    if failures:
+        # The model's explanation is printed, but a script must not take it for a forecast.
+        raise ToolFailed(f"the answer has no weather data: {'; '.join(failures)}; try again later "
+                         "(OPEN_METEO_GEOCODING_URL / OPEN_METEO_FORECAST_URL name other endpoints)")
     return text
 
 
@@ -307,17 +339,22 @@ def interactive(engine, persona: str, max_rounds: int, read: Callable[[str], str
             continue
         before = len(messages)
         messages.append({"role": "user", "content": line})
+        failures: list[str] = []
         try:
-            text = answer(engine, messages, max_rounds=max_rounds)
-        except ToolLoopExhausted as exc:
+            text = answer(engine, messages, max_rounds=max_rounds, failures=failures)
+        except ui.Fail as exc:
+            # A runaway loop, a broken call, a server that went away: one line, the question dropped, the session kept.
             ui.warning(f"[{TAG}] {exc}")
             del messages[before:]
             continue
         print(f"weatherman> {text}", flush=True)
+        if failures:
+            ui.warning(f"[{TAG}] That answer has no weather data ({'; '.join(failures)}); ask again later")
 
 
 def run(question: str | None, engine_name: str, adapter: str | None, config: str | None, overrides: list[str],
-        persona: str, model: str, max_rounds: int, max_new_tokens: int) -> None:
+        persona: str, model: str | None, max_rounds: int, max_new_tokens: int, base_url: str | None = None,
+        api_key: str | None = None) -> None:
     if persona not in PERSONAS:
         raise ui.Fail(f"--persona {persona}: unknown (expected one of {', '.join(PERSONAS)})")
     if question is None and not ui.is_interactive():
@@ -327,8 +364,14 @@ def run(question: str | None, engine_name: str, adapter: str | None, config: str
     if question is not None and not question.strip():
         raise ui.Fail("Q is empty: make ask Q=\"Will it rain in Lisbon tomorrow?\"")
     if engine_name == "ollama":
-        engine = OllamaEngine(model)
-        ui.info(TAG, f"Engine: Ollama model {model!r} at {engine.host}")
+        engine = OllamaEngine(model or os.environ.get("OLLAMA_MODEL") or "weatherman")
+        ui.info(TAG, f"Engine: Ollama model {engine.model!r} at {engine.host}")
+    elif engine_name == "openai":
+        from tasks.serve.openai_engine import OpenAIEngine
+
+        engine = OpenAIEngine(base_url, model, api_key, max_tokens=max_new_tokens)
+        ui.info(TAG, f"Engine: OpenAI-compatible server at {engine.url}, model {engine.model!r}"
+                     + (", key from " + ("--api-key" if api_key is not None else "OPENAI_API_KEY") if engine._key else ", no key"))
     else:
         cfg = load_config(config or _adapter_config(adapter) or PROFILE_CONFIGS[default_profile()], overrides)
         engine = LocalEngine(cfg, project_path(adapter or cfg["output_dir"]), max_new_tokens)
@@ -356,20 +399,24 @@ def _adapter_config(adapter: str | None) -> Path | None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ask", dest="question", default=None, metavar="QUESTION", help="ask one question, print the answer, exit (for scripts)")
-    parser.add_argument("--engine", choices=("local", "ollama"), default="local")
+    parser.add_argument("--engine", choices=("local", "ollama", "openai"), default="local",
+                        help="local: transformers + PEFT; ollama: /api/chat; openai: any /v1/chat/completions server")
     parser.add_argument("--adapter", default=None, help="adapter folder for the local engine (default: the config's output_dir)")
     parser.add_argument("--config", default=None, help="training config for device and base (default: the adapter's resolved "
                                                        "config when trained on this kind of machine, else this machine's profile)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
     parser.add_argument("--persona", default="neutral", help=f"the voice: {', '.join(PERSONAS)}")
-    parser.add_argument("--model", default=os.environ.get("OLLAMA_MODEL") or "weatherman", help="Ollama model name (default: weatherman)")
+    parser.add_argument("--model", default=None, help="model name on the server (default: OLLAMA_MODEL or OPENAI_MODEL, else weatherman)")
+    parser.add_argument("--base-url", default=None, help="OpenAI-compatible API root (openai engine; default: OPENAI_BASE_URL, "
+                                                         "else http://127.0.0.1:8080/v1)")
+    parser.add_argument("--api-key", default=None, help="the server's key (openai engine; default: OPENAI_API_KEY; never printed)")
     parser.add_argument("--max-tool-rounds", type=int, default=MAX_TOOL_ROUNDS, help="tool rounds per question at most")
     parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS, help="tokens per model reply at most (local engine)")
     args = parser.parse_args(argv)
     if args.max_tool_rounds < 1 or args.max_new_tokens < 1:
         parser.error("--max-tool-rounds and --max-new-tokens must be positive")
     return ui.main_guard(run, args.question, args.engine, args.adapter, args.config, args.overrides, args.persona,
-                         args.model, args.max_tool_rounds, args.max_new_tokens)
+                         args.model, args.max_tool_rounds, args.max_new_tokens, args.base_url, args.api_key)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,17 @@ the base model and the base + adapter, on the same turns:
 - function_name_acc: turns expecting a call with exactly the expected function names, in order;
 - arguments_acc: ... and equal arguments (numbers within --tolerance, `days` equal, strings case-blind);
 - final_answer_loss by persona: mean cross-entropy on the last answer's tokens (teacher forcing);
+- e2e_*: whole conversations (tool loop, replayed tool results) on validation conversations and real
+  questions: grounded numbers, the question answered in the first sentence, the persona recognised by a
+  naive Bayes classifier (persona_classifier_acc: its own held-out accuracy), abstention (tasks/serve/e2e.py;
+  --e2e N, --e2e-real N; --engine openai --base-url URL adds an OpenAI-compatible server's column and the
+  agreement of its verdicts with the local adapter's);
 - real_*: first moves on real people's held-out questions (tasks.serve.real_questions, --real-questions N):
   a geocode call naming the place the person named, or no call where no place or no answerable time
   was given. The same generation limits apply; their own time budget is --time-budget-s again.
+- bfcl_irrelevance, bfcl_simple_python: the public BFCL v4 benchmark (tasks.serve.bfcl, --bfcl N items per
+  subset, 0 skips; needs `pip install --no-deps bfcl-eval==2026.3.23`): no call where no function fits, and
+  the right call (AST match) where one does. Its own time budget is --time-budget-s again.
 
 --first-turns scores only each conversation's first assistant turn (what a short run such as the
 SmolLM2 demo trains on: configs/training_config_smol.yaml cuts conversations after it).
@@ -45,6 +53,7 @@ CALL_PREFIX = "[TOOL_CALLS]"
 METRICS = ("tool_call_rate", "no_call_rate", "json_valid_rate", "function_name_acc", "arguments_acc")
 DEFAULT_TOLERANCE = 0.05  # degrees of latitude/longitude: about 5 km
 EXACT_ARGUMENTS = ("days",)
+DEFAULT_BFCL_ITEMS = 50  # per BFCL subset (tasks.serve.bfcl); the full sets are 240 and 400 items
 
 
 # ----------------------------------------------------------------- parsing and scoring (pure)
@@ -236,7 +245,8 @@ def read_validation(path: Path, limit: int | None) -> list[dict]:
 
 def evaluate(cfg: dict, adapter: str | Path, *, max_examples: int | None = None, max_new_tokens: int = 128,
              time_budget_s: float = 900.0, tolerance: float = DEFAULT_TOLERANCE, progress: bool = True,
-             first_turns: bool = False, real_questions: int = 0, today: dt.date | None = None) -> dict:
+             first_turns: bool = False, real_questions: int = 0, today: dt.date | None = None, bfcl: int = 0,
+             e2e_conversations: int = 0, e2e_real: int = 0, e2e_new_tokens: int = 160, server=None) -> dict:
     """Base vs base + adapter on the same validation turns (and `real_questions` held-out real questions);
     see the module docstring for the metrics."""
     from tasks.train import template, train
@@ -306,6 +316,22 @@ def evaluate(cfg: dict, adapter: str | Path, *, max_examples: int | None = None,
         for which in ("base", "adapter"):
             result[which].update(real[which])
         result["real"] = {k: real[k] for k in ("questions", "questions_asked", "partial", "reference_date", "samples")}
+    if bfcl:  # the public benchmark (tasks.serve.bfcl), with its own time budget
+        from tasks.serve import bfcl as bench
+
+        result["bfcl"] = bench.evaluate(model, tok, choice.device, _adapter, limit=bfcl, max_new_tokens=max_new_tokens,
+                                        time_budget_s=time_budget_s, progress=progress)
+    if e2e_conversations or e2e_real:
+        from tasks.serve import e2e
+
+        engines = e2e.local_engines(model, tok, choice.device, e2e_new_tokens, _adapter, generate)
+        if server is not None:
+            engines["server"] = server
+        run_e2e = e2e.evaluate(engines, project_path(cfg["data"]["train"]), project_path(cfg["data"]["validation"]), examples, conversations=e2e_conversations, real=e2e_real,
+                               time_budget_s=time_budget_s, today=today or dt.date.today())
+        for which in ("base", "adapter"):
+            result[which].update(run_e2e["scores"][which])
+        result["e2e"] = {k: v for k, v in run_e2e.items() if k != "verdicts"}
     result["seconds"] = round(time.monotonic() - loading, 1)
     return result
 
@@ -351,11 +377,19 @@ def report(result: dict) -> None:
             print(f"  Q: {s['question'][:100]}\n    expected {want}\n    base:    {s['base'][:120]!r}\n    adapter: {s['adapter'][:120]!r}")
         if real["partial"]:
             ui.warning(f"[{TAG}] Time budget spent: {real['questions']} of {real['questions_asked']} real questions scored")
+    if result.get("e2e"):
+        from tasks.serve import e2e
+
+        e2e.report(result["e2e"])
     personas = sorted(set(base["final_answer_loss"]) | set(ad["final_answer_loss"]))
     if personas:
         print(f"  {'final-answer loss':<20} {'base':>8} {'adapter':>8}")
         for p in personas:
             print(f"  {p:<20} {_fmt(base['final_answer_loss'].get(p)):>8} {_fmt(ad['final_answer_loss'].get(p)):>8}")
+    if result.get("bfcl"):
+        from tasks.serve import bfcl
+
+        bfcl.report(result["bfcl"])
     for s in result["samples"]:
         print(f"  after {s['last_message']}\n    expected {json.dumps(s['expected'])[:120]}\n    base:    {s['base'][:120]!r}\n    adapter: {s['adapter'][:120]!r}")
     if result["partial"]:
@@ -370,12 +404,31 @@ def last_line(result: dict) -> dict:
     if result.get("real"):
         line.update({"real_questions": result["real"]["questions"], "real_partial": result["real"]["partial"],
                      "real_reference_date": result["real"]["reference_date"]})
+    if result.get("bfcl"):
+        for subset, s in result["bfcl"]["subsets"].items():
+            line[f"bfcl_{subset}"], line["base"][f"bfcl_{subset}"] = s["adapter"], s["base"]
+            line[f"bfcl_{subset}_items"] = s["items"]
+        line["bfcl_source"] = result["bfcl"]["source"]
+    if result.get("e2e"):
+        e = result["e2e"]
+        line.update({"e2e_partial": e["partial"], "persona_classifier_acc": e["classifier_acc"],
+                     **({"server": e["scores"]["server"], "e2e_agreement": e.get("agreement")} if "server" in e["scores"] else {})})
     return line
 
 
 def run(config: str, adapter: str | None, overrides: list[str], max_examples: int | None, max_new_tokens: int,
-        time_budget_s: float, tolerance: float, first_turns: bool = False, real_questions: int = 0, today: str | None = None) -> None:
+        time_budget_s: float, tolerance: float, first_turns: bool = False, real_questions: int = 0, today: str | None = None,
+        bfcl: int = 0, e2e_conversations: int = 0, e2e_real: int = 0, e2e_new_tokens: int = 160, engine: str = "local",
+        base_url: str | None = None, model: str | None = None, api_key: str | None = None) -> None:
     cfg = load_config(config, overrides)
+    server = None
+    if engine == "openai":
+        from tasks.serve.openai_engine import OpenAIEngine
+
+        server = OpenAIEngine(base_url, model, api_key)
+        server.check()  # reachable, before the local model loads (one line if not)
+        ui.info(TAG, f"Server column: OpenAI-compatible server at {server.url}, model {server.model!r} (end-to-end scores and agreement)")
+        e2e_conversations, e2e_real = e2e_conversations or 8, e2e_real or 8
     path = adapter or cfg["output_dir"]
     try:
         ref = dt.date.fromisoformat(today) if today else None
@@ -384,7 +437,8 @@ def run(config: str, adapter: str | None, overrides: list[str], max_examples: in
     ui.info(TAG, f"Adapter {project_path(path)} on {cfg['data']['validation']} (budget {time_budget_s:g} s, {max_new_tokens} new tokens per turn)"
             + (f" and {real_questions} held-out real questions" if real_questions else ""))
     result = evaluate(cfg, path, max_examples=max_examples, max_new_tokens=max_new_tokens, time_budget_s=time_budget_s, tolerance=tolerance,
-                      first_turns=first_turns, real_questions=real_questions, today=ref)
+                      first_turns=first_turns, real_questions=real_questions, today=ref, bfcl=bfcl, e2e_conversations=e2e_conversations,
+                      e2e_real=e2e_real, e2e_new_tokens=e2e_new_tokens, server=server)
     report(result)
     print(json.dumps(last_line(result)), flush=True)
 
@@ -401,13 +455,24 @@ def main(argv=None) -> int:
     parser.add_argument("--real-questions", type=int, default=40,
                         help="held-out real (SNIPS) questions to score first moves on; 0 skips them (default 40)")
     parser.add_argument("--today", default=None, help="reference date YYYY-MM-DD for reading the real questions' times (default: today)")
+    parser.add_argument("--bfcl", type=int, default=DEFAULT_BFCL_ITEMS,
+                        help=f"items per BFCL v4 subset (irrelevance, simple_python) to score; 0 skips them (default {DEFAULT_BFCL_ITEMS})")
+    parser.add_argument("--e2e", type=int, default=12, help="validation conversations to run end to end (tool loop, replayed results; 0 skips)")
+    parser.add_argument("--e2e-real", type=int, default=12, help="real questions to run end to end (0 skips)")
+    parser.add_argument("--e2e-new-tokens", type=int, default=160, help="tokens per model step at most in the end-to-end runs")
+    parser.add_argument("--engine", choices=("local", "openai"), default="local",
+                        help="openai: also run the end-to-end scores through an OpenAI-compatible server and print its agreement")
+    parser.add_argument("--base-url", default=None, help="the server's API root (default: OPENAI_BASE_URL, else http://127.0.0.1:8080/v1)")
+    parser.add_argument("--model", default=None, help="the model name on the server (default: OPENAI_MODEL, else weatherman)")
+    parser.add_argument("--api-key", default=None, help="the server's key (default: OPENAI_API_KEY; never printed)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. data.validation=path (repeatable)")
     args = parser.parse_args(argv)
-    if args.max_new_tokens < 1 or args.time_budget_s <= 0 or args.real_questions < 0:
-        parser.error("--max-new-tokens and --time-budget-s must be positive, --real-questions 0 or more")
+    if args.max_new_tokens < 1 or args.e2e_new_tokens < 1 or args.time_budget_s <= 0 or min(args.real_questions, args.e2e, args.e2e_real, args.bfcl) < 0:
+        parser.error("--max-new-tokens and --time-budget-s must be positive, --real-questions, --bfcl, --e2e and --e2e-real 0 or more")
     return ui.main_guard(run, args.config, args.adapter, args.overrides, args.max_examples, args.max_new_tokens,
-                         args.time_budget_s, args.tolerance, args.first_turns, args.real_questions, args.today)
+                         args.time_budget_s, args.tolerance, args.first_turns, args.real_questions, args.today, args.bfcl, args.e2e,
+                         args.e2e_real, args.e2e_new_tokens, args.engine, args.base_url, args.model, args.api_key)
 
 
 if __name__ == "__main__":

@@ -257,12 +257,18 @@ def export(cfg: dict, adapter: Path, out: Path, ollama_base: str, system: str | 
             "ollama_base": ollama_base}
 
 
-def run(config: str, adapter: str | None, out: str | None, ollama_base: str, system: str | None, overrides: list[str] | None = None) -> None:
+def run(config: str, adapter: str | None, out: str | None, ollama_base: str, system: str | None, overrides: list[str] | None = None,
+        merged: str | None = None) -> None:
     cfg = load_config(config, overrides)
     path = resolve_adapter(cfg, adapter)
     target = project_path(out) if out else ROOT / "exports" / path.name
     if system is None:
         system = default_system()
+    merged_plan = None
+    if merged is not None:  # --merged: every check of the merged export before anything is written (tasks.serve.gguf_merged)
+        from tasks.serve import gguf_merged
+
+        merged_plan = gguf_merged.plan(cfg, path, gguf_merged.target_for(target), gguf_merged.parse_quants(merged))
     ui.info(TAG, f"Adapter {path} -> {target}")
     base = trained_base(cfg, path)
     if base == "tiny":
@@ -278,6 +284,13 @@ def run(config: str, adapter: str | None, out: str | None, ollama_base: str, sys
         print(f"  {name:<28} {size:>14,} bytes")
     ui.success(f"[{TAG}] {GGUF_NAME}: {result['gguf_tensors']} tensors read back equal to the PEFT weights (r {result['lora_r']}, alpha {result['lora_alpha']:g})")
     ui.info(TAG, f"Next: cd {target} && ollama pull {ollama_base} && ollama create weatherman -f Modelfile && ollama run weatherman \"What's the weather in Seattle?\"")
+    if merged_plan:
+        merged_result = gguf_merged.build(merged_plan, system)
+        for name, size in merged_result["files"].items():
+            print(f"  {name:<28} {size:>14,} bytes")
+        ui.success(f"[{TAG}] merged GGUF ({', '.join(merged_result['quants'])}) in {merged_result['folder']}: no ADAPTER line, "
+                   f"{merged_result['tensors']} tensors in each file")
+        result["merged"] = merged_result
     print(json.dumps(result), flush=True)
 
 
@@ -291,8 +304,10 @@ def main(argv=None) -> int:
     parser.add_argument("--system", default=None, help="default system prompt (default: the neutral persona's, without a date)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. data.validation=path (repeatable)")
+    parser.add_argument("--merged", nargs="?", const="", default=None, metavar="QUANTS",
+                        help="also write base + adapter merged into one GGUF beside the export (Q4_K_M, or e.g. Q4_K_M,Q8_0)")
     args = parser.parse_args(argv)
-    return ui.main_guard(run, args.config, args.adapter, args.out, args.ollama_base, args.system, args.overrides)
+    return ui.main_guard(run, args.config, args.adapter, args.out, args.ollama_base, args.system, args.overrides, args.merged)
 
 
 if __name__ == "__main__":

@@ -152,50 +152,9 @@ def check_arguments(name: str, arguments) -> dict:
 # ----------------------------------------------------------------- the three tools
 
 
-# Names people (and so the model, copying them) give countries that Open-Meteo names otherwise.
-COUNTRY_ALIASES = {
-    "usa": "US", "u.s.": "US", "u.s.a.": "US", "america": "US", "united states of america": "US",
-    "uk": "GB", "u.k.": "GB", "britain": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
-    "wales": "GB", "northern ireland": "GB",
-}
-
-
-# US state abbreviations as people write them after a city ("Portland, OR"): Open-Meteo's admin1 is the name.
-US_STATES = {
-    "al": "Alabama", "ak": "Alaska", "az": "Arizona", "ar": "Arkansas", "ca": "California", "co": "Colorado",
-    "ct": "Connecticut", "de": "Delaware", "fl": "Florida", "ga": "Georgia", "hi": "Hawaii", "id": "Idaho",
-    "il": "Illinois", "in": "Indiana", "ia": "Iowa", "ks": "Kansas", "ky": "Kentucky", "la": "Louisiana",
-    "me": "Maine", "md": "Maryland", "ma": "Massachusetts", "mi": "Michigan", "mn": "Minnesota", "ms": "Mississippi",
-    "mo": "Missouri", "mt": "Montana", "ne": "Nebraska", "nv": "Nevada", "nh": "New Hampshire", "nj": "New Jersey",
-    "nm": "New Mexico", "ny": "New York", "nc": "North Carolina", "nd": "North Dakota", "oh": "Ohio", "ok": "Oklahoma",
-    "or": "Oregon", "pa": "Pennsylvania", "ri": "Rhode Island", "sc": "South Carolina", "sd": "South Dakota",
-    "tn": "Tennessee", "tx": "Texas", "ut": "Utah", "vt": "Vermont", "va": "Virginia", "wa": "Washington",
-    "wv": "West Virginia", "wi": "Wisconsin", "wy": "Wyoming", "dc": "District of Columbia",
-}
-
-
-def country_matches(wanted: str, result: dict) -> bool:
-    """Does the result lie in `wanted` (a country name, an ISO code or a common alias; case-blind)?"""
-    wanted = wanted.strip().casefold()
-    name, code = str(result.get("country", "")).casefold(), str(result.get("country_code", "")).casefold()
-    return wanted in (name, code) or COUNTRY_ALIASES.get(wanted, "").casefold() == code
-
-
-def region_matches(wanted: str, result: dict) -> bool:
-    """Does the result lie in the state or region `wanted` ("Oregon", "OR", "Île-de-France"; case-blind)?"""
-    wanted = wanted.strip().casefold()
-    region = str(result.get("admin1", "")).casefold()
-    return bool(region) and (wanted == region or US_STATES.get(wanted, "").casefold() == region)
-
-
-def narrow(results: list, wanted: str) -> list:
-    """The results in country `wanted`, else those in region `wanted`, else all of them (the model sees where each lies)."""
-    places = [r for r in results if isinstance(r, dict)]
-    for matches in (country_matches, region_matches):
-        kept = [r for r in places if matches(wanted, r)]
-        if kept:
-            return kept
-    return places
+# The query-side filter (country, then state or region, then all) is shared with the generator.
+COUNTRY_ALIASES, US_STATES = openmeteo.COUNTRY_ALIASES, openmeteo.US_STATES
+country_matches, region_matches, narrow = openmeteo.country_matches, openmeteo.region_matches, openmeteo.narrow
 
 
 def geocode_location(args: dict, get_json: GetJson) -> dict:

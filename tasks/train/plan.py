@@ -400,11 +400,13 @@ def attention_in_use(cfg: dict) -> str:
 def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: float = DEFAULT_H100_USD_PER_HOUR,
          mfu_h100: float = DEFAULT_MFU_H100, mfu_m4: float = DEFAULT_MFU_M4, m4_chip: str = DEFAULT_M4_CHIP,
          h100_tokens_per_s: float | None = None, m4_tokens_per_s: float | None = None, attention: str | None = None,
-         gpu_name: str | None = None, microbatch_overhead_s: float = DEFAULT_MICROBATCH_OVERHEAD_S) -> dict:
+         gpu_name: str | None = None, microbatch_overhead_s: float = DEFAULT_MICROBATCH_OVERHEAD_S,
+         mfu_h100_source: str | None = None) -> dict:
     """Everything `make plan` prints, as numbers; no output, no I/O.
 
     `gpu_name` (nvidia-smi's, or None for an H100 SXM) sets the peak the MFU applies to; the fixed cost of each
-    micro-batch is added to the FLOP time unless a measured `h100_tokens_per_s` (which holds it) is given."""
+    micro-batch is added to the FLOP time unless a measured `h100_tokens_per_s` (which holds it) is given.
+    `mfu_h100_source` says where a measured `mfu_h100` came from (gpu-check's log, --mfu-h100)."""
     t, d, lora = cfg["training"], cfg["data"], cfg["lora"]
     if d.get("max_train_examples"):
         lengths = lengths[: d["max_train_examples"]]
@@ -446,7 +448,8 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
     if h100_tokens_per_s:
         h100_source = "measured (--h100-tokens-per-s)"
     else:
-        h100_source = (f"assumed MFU {mfu_h100:.0%} of {peak / 1e12:.0f} TFLOP/s ({gpu}) + {microbatch_overhead_s * 1e3:g} ms per "
+        mfu_label = f"MFU {mfu_h100:.1%} {mfu_h100_source}" if mfu_h100_source else f"assumed MFU {mfu_h100:.0%}"
+        h100_source = (f"{mfu_label} of {peak / 1e12:.0f} TFLOP/s ({gpu}) + {microbatch_overhead_s * 1e3:g} ms per "
                        f"micro-batch of {microbatch_tokens:,.0f} tokens")
     # Checkpoints about every 15 minutes of estimated time: a preemption loses at most that much.
     tokens_per_step = mean_len * st["conversations_per_step"]
@@ -539,8 +542,9 @@ def report(p: dict, cfg: dict, data: Path) -> None:
     for key, ok in p["fits"].items():
         if key == "h100_80gb" and not ok:
             ui.warning(f"[{TAG}] The configured run needs {p['memory_gb']} GB: more than an 80 GB H100 (turn on gradient checkpointing or lower per_device_batch_size)")
-    ui.success(f"[{TAG}] Estimates, not measurements: replace the throughput assumptions with `make bench` numbers "
-               "(PLAN_MFU=, or --h100-tokens-per-s / --m4-tokens-per-s) when you have them.")
+    ui.success(f"[{TAG}] Estimates, not measurements: replace the throughput assumptions with `make gpu-check` (its MFU is read "
+               "from logs/gpu_check.json) or `make bench` numbers (PLAN_MFU=, or --h100-tokens-per-s / --m4-tokens-per-s) "
+               "when you have them.")
 
 
 def cfg_hidden(p: dict) -> int:
@@ -604,7 +608,7 @@ def run(config: str, data: str | None = None, limit: int | None = None, **kwargs
     report(p, cfg, path)
     keys = ("tokens_per_epoch", "total_steps", "memory_gb", "hours_h100", "hours_m4", "cost_usd_h100", "conversations",
             "steps_per_epoch", "total_tokens", "h100_tokens_per_s", "m4_tokens_per_s", "fits", "memory_variant", "attention",
-            "h100_choice", "m4_throughput_source", "mlx", "gpu", "save_steps_15min")
+            "h100_choice", "h100_throughput_source", "m4_throughput_source", "mlx", "gpu", "save_steps_15min")
     print(json.dumps({k: p[k] for k in keys}), flush=True)
 
 
@@ -615,7 +619,9 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="read only the first N conversations (a quick look)")
     parser.add_argument("--gpus", type=int, default=1, help="data-parallel GPUs (steps shrink, cost counts every GPU)")
     parser.add_argument("--h100-usd-per-hour", type=float, default=DEFAULT_H100_USD_PER_HOUR, help="price of one H100 hour (assumed default)")
-    parser.add_argument("--mfu-h100", type=float, default=DEFAULT_MFU_H100, help="assumed model FLOPs utilisation on an H100")
+    parser.add_argument("--mfu-h100", type=float, default=None,
+                        help=f"model FLOPs utilisation on an H100 (default: the newest `make gpu-check` measurement in --gpu-check-log, else an assumed {DEFAULT_MFU_H100:.0%})")
+    parser.add_argument("--gpu-check-log", default=None, help="where `make gpu-check` wrote its measurements (default logs/gpu_check.json)")
     parser.add_argument("--mfu-m4", type=float, default=DEFAULT_MFU_M4, help="assumed model FLOPs utilisation on an M4 GPU")
     parser.add_argument("--m4-chip", default=DEFAULT_M4_CHIP, help="m4, m4-pro or m4-max: which GPU peak to assume")
     parser.add_argument("--attention", choices=("flash_attention_2", "sdpa", "eager"), default=None,
@@ -629,8 +635,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.gpus < 1:
         parser.error("--gpus must be at least 1")
+    from tasks.train import gpu_check
+
+    measured = None if args.mfu_h100 is not None else gpu_check.measured_mfu(Path(args.gpu_check_log) if args.gpu_check_log else gpu_check.LOG)
+    mfu_h100, mfu_source = measured or (args.mfu_h100 or DEFAULT_MFU_H100, "given (--mfu-h100)" if args.mfu_h100 else None)
     return ui.main_guard(run, args.config, args.data, args.limit, gpus=args.gpus, h100_usd_per_hour=args.h100_usd_per_hour,
-                         mfu_h100=args.mfu_h100, mfu_m4=args.mfu_m4, m4_chip=args.m4_chip,
+                         mfu_h100=mfu_h100, mfu_h100_source=mfu_source, mfu_m4=args.mfu_m4, m4_chip=args.m4_chip,
                          h100_tokens_per_s=args.h100_tokens_per_s, m4_tokens_per_s=args.m4_tokens_per_s, attention=args.attention,
                          gpu_name=args.gpu_name, microbatch_overhead_s=args.microbatch_overhead_s)
 

@@ -29,6 +29,30 @@ def _shape(tiny: dict) -> dict:
     return {k: tiny[k] for k in sorted(tiny) if k != "path"}
 
 
+def mistral_config(shape: dict, tok):
+    """A Mistral-7B-Instruct-v0.2-architecture config of the given size (`shape` as in config `model.tiny`).
+
+    The tiny CPU model and `make gpu-check`'s randomly built 7B-shaped model both come from here.
+    """
+    from transformers import MistralConfig
+
+    return MistralConfig(
+        vocab_size=len(tok),
+        hidden_size=shape["hidden_size"],
+        intermediate_size=shape["intermediate_size"],
+        num_hidden_layers=shape["num_hidden_layers"],
+        num_attention_heads=shape["num_attention_heads"],
+        num_key_value_heads=shape["num_key_value_heads"],
+        head_dim=shape["hidden_size"] // shape["num_attention_heads"],
+        max_position_embeddings=32768,
+        rope_theta=1_000_000.0,  # v0.2's RoPE base
+        sliding_window=None,  # v0.2 has no sliding window
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        tie_word_embeddings=False,
+    )
+
+
 def build(tiny: dict, root: Path = ROOT) -> Path:
     """Create the tiny model described by config `model.tiny`; return its folder."""
     path = Path(tiny["path"])
@@ -39,26 +63,12 @@ def build(tiny: dict, root: Path = ROOT) -> Path:
         return path
 
     import torch
-    from transformers import MistralConfig, MistralForCausalLM
+    from transformers import MistralForCausalLM
 
     from tasks.train import template
 
     tok = template.load_tokenizer()
-    config = MistralConfig(
-        vocab_size=len(tok),
-        hidden_size=tiny["hidden_size"],
-        intermediate_size=tiny["intermediate_size"],
-        num_hidden_layers=tiny["num_hidden_layers"],
-        num_attention_heads=tiny["num_attention_heads"],
-        num_key_value_heads=tiny["num_key_value_heads"],
-        head_dim=tiny["hidden_size"] // tiny["num_attention_heads"],
-        max_position_embeddings=32768,
-        rope_theta=1_000_000.0,  # v0.2's RoPE base
-        sliding_window=None,  # v0.2 has no sliding window
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        tie_word_embeddings=False,
-    )
+    config = mistral_config(tiny, tok)
     torch.manual_seed(tiny["seed"])
     model = MistralForCausalLM(config)
     # A private staging folder renamed into place: the model is complete or absent,

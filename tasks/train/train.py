@@ -299,7 +299,6 @@ def resolve_base(cfg: dict) -> str:
 def load_model(cfg: dict, choice: DeviceChoice, base: str):
     """The base model in the chosen dtype with the configured LoRA adapter on top."""
     import torch
-    from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -335,11 +334,18 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["training"]["gradient_checkpointing"])
+    return add_lora(cfg, model)
+
+
+def add_lora(cfg: dict, model):
+    """`model` with the configured LoRA adapter on top (also used by `make gpu-check` on a randomly built base)."""
+    from peft import get_peft_model
+
     return get_peft_model(model, lora_config(cfg))
 
 
 def lora_config(cfg: dict):
-    """The configured LoRA adapter (training and `make bench`'s model of the plan's shape share it)."""
+    """The configured LoRA adapter (training, `make bench`'s model of the plan's shape and gpu-check share it)."""
     from peft import LoraConfig
 
     lora = cfg["lora"]

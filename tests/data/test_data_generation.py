@@ -219,7 +219,9 @@ def test_compare_geocodes_both_places_in_parallel_and_names_the_warmer(full):
         for t in temps:  # both figures, in the units asked
             assert gd.fmt(t) in first or gd.fmt(gd.to_fahrenheit(t)) in first, first
         if temps[0] != temps[1]:
-            assert places[0 if temps[0] > temps[1] else 1] in first.split(" warmer")[0].split(" wins")[0], first
+            # the tool names "São Paulo", the answer may keep the user's "Sao Paulo"
+            warmer = gazetteer.fold(places[0 if temps[0] > temps[1] else 1])
+            assert warmer in gazetteer.fold(first.split(" warmer")[0].split(" wins")[0]), first
         seen += 1
     assert seen > 500
 
@@ -524,21 +526,6 @@ def test_superlatives_agree_with_the_temperature_they_name(full):
                             assert ok(round(t, 1)), f"{word} at {m.group(0)}: {s}"
                             checked += 1
     assert checked > 1000
-
-
-def test_high_cities_have_their_real_climate():
-    """Annual means of the synthetic weather within 2.5 °C of each city's normal (Lhasa is not -6 °C)."""
-    for name, (normal, _) in weather.NORMALS.items():
-        city = gazetteer.CITY_BY_NAME[name]
-        means = []
-        for d in range(0, 365, 5):
-            day = dt.date(2025, 1, 1) + dt.timedelta(days=d)
-            row = weather.forecast(city, day, 1, f"t{d}")["daily"]
-            means.append((row["temperature_2m_max"][0] + row["temperature_2m_min"][0]) / 2)
-        assert abs(statistics.fmean(means) - normal) < 2.5, (name, statistics.fmean(means), normal)
-    for name in ("Lhasa", "Mexico City", "Quito", "La Paz", "Bogota", "Addis Ababa", "Cusco", "Nairobi"):
-        assert name in weather.NORMALS
-        assert gazetteer.CITY_BY_NAME[name].elevation > 1500
 
 
 # ----------------------------------------------------------------------------- the validation split

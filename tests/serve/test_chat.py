@@ -203,11 +203,12 @@ def test_tool_rounds_are_bounded(open_meteo):
     assert len(seen) == 3
 
 
-def test_a_broken_call_is_shown_not_run(open_meteo, capsys):
+def test_a_broken_call_is_refused_not_run(open_meteo):
     reply, _ = _scripted(' [TOOL_CALLS] [{"name": "geocode_location", "arguments": {"city": ')
     messages = chat.conversation("neutral") + [{"role": "user", "content": QUESTION}]
-    assert chat.answer(reply, messages, show=lambda line: None).startswith("[TOOL_CALLS]")
-    assert open_meteo.requests == [] and "does not parse" in capsys.readouterr().out
+    with pytest.raises(chat.MalformedCall, match="does not parse"):  # one line, exit 1 in make ask (issue 20)
+        chat.answer(reply, messages, show=lambda line: None)
+    assert open_meteo.requests == []
 
 
 # ----------------------------------------------------------------- the local engine on the tiny adapter

@@ -154,13 +154,15 @@ def test_evaluate_really_generates_and_stops_at_the_time_budget(cfg, adapter):
 
 def test_command_ends_with_the_adapter_json(adapter, cfg, tmp_path):
     r = subprocess.run([sys.executable, "-m", "tasks.serve.evaluate", "--config", str(CPU_CONFIG), "--adapter", str(adapter),
-                        "--set", f"data.validation={cfg['data']['validation']}", "--max-examples", "1", "--max-new-tokens", "2"],
+                        "--set", f"data.validation={cfg['data']['validation']}", "--max-examples", "1", "--max-new-tokens", "2",
+                        "--e2e", "1", "--e2e-real", "1", "--e2e-new-tokens", "4"],
                        cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "NO_COLOR": "1"})
     assert r.returncode == 0, r.stderr
     last = json.loads(r.stdout.strip().splitlines()[-1])
     for key in ev.METRICS:
         assert key in last and key in last["base"]
     assert last["turns"] == 3 and "tool_call_rate" in r.stdout
+    assert last["e2e_conversations"] == 2 and "e2e_grounded_rate" in last["base"] and "e2e_grounded_rate" in r.stdout
 
 
 def test_command_without_adapter_fails_clearly(tmp_path):
@@ -196,3 +198,63 @@ def test_first_turns_and_real_questions_on_the_tiny_model(cfg, adapter):
         assert r[which]["real_call_questions"] + r[which]["real_abstain_questions"] == 3
     line = ev.last_line(r)
     assert line["real_questions"] == 3 and "real_place_acc" in line and "real_place_acc" in line["base"]
+
+
+def test_end_to_end_scores_sit_beside_todays_keys(cfg, adapter, capsys):
+    import datetime as dt
+
+    from tasks.serve import e2e
+
+    r = ev.evaluate(cfg, adapter, max_examples=2, max_new_tokens=4, time_budget_s=600, progress=False, first_turns=True,
+                    today=dt.date(2026, 12, 1), e2e_conversations=2, e2e_real=2, e2e_new_tokens=8)
+    assert r["e2e"]["conversations"] == 4 and not r["e2e"]["partial"]  # two validation conversations, two real questions
+    line = ev.last_line(r)
+    for key in (*ev.METRICS, *e2e.METRICS):
+        assert key in line and key in line["base"]
+    assert line["e2e_conversations"] == 4 and "persona_classifier_acc" in line
+    ev.report(r)
+    assert "e2e_grounded_rate" in capsys.readouterr().out
+
+
+def test_eval_with_a_server_prints_its_column_and_agreement(cfg, adapter, capsys, monkeypatch):
+    """`make eval ENGINE=openai`: the same end-to-end scorer over an OpenAI-compatible server, beside the local
+    adapter, with how often their verdicts agree; an unreachable server is one line before any model loads."""
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.helpers_serve import Server
+
+    def handler(server):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self._send({"object": "list", "data": [{"id": "weatherman", "object": "model"}]})
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                server.requests.append(self.path)
+                self._send({"choices": [{"index": 0, "message": {"role": "assistant", "content": "Which town do you mean?"}}]})
+
+            def _send(self, body):
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+    api = Server(handler)
+    try:
+        monkeypatch.setattr(ev, "load_config", lambda config, overrides: cfg)
+        ev.run(str(CPU_CONFIG), str(adapter), [], 2, 4, 600.0, ev.DEFAULT_TOLERANCE, True, 0, "2026-12-01", 2, 2, 8,
+               "openai", api.url, "weatherman", None)
+    finally:
+        api.close()
+    out = capsys.readouterr().out
+    line = json.loads(out.strip().splitlines()[-1])
+    assert line["server"]["e2e_conversations"] == 4 and 0.0 <= line["e2e_agreement"] <= 1.0
+    assert "agree on" in out and api.requests and all(p == "/v1/chat/completions" for p in api.requests)
+    assert ev.main(["--config", str(CPU_CONFIG), "--adapter", str(adapter), "--engine", "openai", "--base-url", api.url]) == 1
+    assert "not reachable" in capsys.readouterr().err

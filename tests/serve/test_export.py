@@ -489,3 +489,58 @@ def test_export_reads_the_base_from_the_adapter_not_the_profile(tmp_path):
                            ("mistralai/Mistral-7B-Instruct-v0.2", "mistralai/Mistral-7B-Instruct-v0.2")]:
         (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": recorded, "peft_type": "LORA", "r": 8, "lora_alpha": 16}))
         assert export.trained_base(cfg, adapter) == want, recorded
+
+
+def _guide_commands() -> set[str]:
+    """The head of every command in DEPLOYMENT.md's bash blocks and inline command spans: `make export`,
+    `ollama create`, `python -m tasks.serve.export`, `curl`..."""
+    import re
+
+    page = (ROOT / "docs" / "DEPLOYMENT.md").read_text(encoding="utf-8")
+    page = page.split("## 1. Check the adapter", 1)[1]  # the table itself is not a use
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", page, flags=re.S):
+        joined = re.sub(r"\\\n", " ", block)
+        lines += [ln.split("#")[0].strip() for ln in joined.splitlines() if not ln.lstrip().startswith(("{", "}", "]", '"'))]
+    lines += re.findall(r"`((?:[A-Z_]+=\S+ )*(?:make|ollama|python -m|runpodctl|scp|git clone|curl) [^`]+)`", page)
+    heads = set()
+    for line in lines:
+        for part in re.split(r"&&|;", line):
+            words = part.split()
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # OLLAMA_HOST=0.0.0.0 ollama serve
+                words = words[1:]
+            if not words:
+                continue
+            if words[0] in ("make", "ollama", "git") and len(words) > 1:
+                heads.add(" ".join(words[:2]))
+            elif words[0] == "python" and words[1:2] == ["-m"]:
+                heads.add(" ".join(words[:3]))
+            else:
+                heads.add(words[0])
+    return {h for h in heads if h not in ("cd",)}
+
+
+def test_the_guide_says_where_each_of_its_commands_runs():
+    import re
+
+    page = (ROOT / "docs" / "DEPLOYMENT.md").read_text(encoding="utf-8")
+    table = page.split("## Where each command runs", 1)[1].split("\n## ", 1)[0]
+    listed = set()
+    for row in table.splitlines():
+        if row.startswith("| `"):
+            listed |= set(re.findall(r"`([^`]+)`", row.split("|")[1]))
+    used = _guide_commands()
+    assert len(used) >= 12, used
+    missing = {h for h in used if h not in listed}
+    assert not missing, f"docs/DEPLOYMENT.md uses {sorted(missing)} without saying where it runs (section 'Where each command runs')"
+    stale = {c for c in listed if c not in used and not any(u.startswith(c) for u in used)}
+    assert not stale, f"docs/DEPLOYMENT.md lists {sorted(stale)} in 'Where each command runs', but no step uses it"
+
+
+def test_the_guide_sends_the_trained_system_prompt():
+    import datetime as dt
+
+    from tasks.data import personas
+
+    page = (ROOT / "docs" / "DEPLOYMENT.md").read_text(encoding="utf-8")
+    assert json.dumps(personas.system_prompt("twain", dt.date(2026, 12, 3)))[1:-1] in page

@@ -246,7 +246,8 @@ def test_command_counts_the_real_tokens_and_ends_with_json(tmp_path):
 
     rows = conversations()
     data = write_jsonl(tmp_path / "train.jsonl", rows)
-    r = _run("--config", str(H100_CONFIG), "--data", str(data))
+    # no `make gpu-check` measurement (logs/gpu_check.json of a checkout that ran one would count): the assumption
+    r = _run("--config", str(H100_CONFIG), "--data", str(data), "--gpu-check-log", str(tmp_path / "none.json"))
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     tok = template.load_tokenizer()
