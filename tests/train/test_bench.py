@@ -3,6 +3,8 @@
 import json
 import subprocess
 
+import pytest
+
 from tests.helpers_train import CPU_CONFIG, PY, ROOT, env, write_data
 
 
@@ -33,3 +35,25 @@ def test_padded_batches_report_their_padding(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["padding_free"] is False and 0 < result["padding_fraction"] < 0.5
+
+
+def test_the_model_of_the_plans_shape_is_that_shape_with_the_configured_lora_and_its_mfu_is_the_plans_arithmetic():
+    """What bench trains on a GPU when the configured model is not Mistral 7B, built here at the tiny shape on the CPU."""
+    from tasks.config import load_config
+    from tasks.train import bench, plan, train
+
+    cfg = load_config(CPU_CONFIG)
+    shape = plan.tiny_shape(cfg["model"]["tiny"])
+    choice = train.choose_device(cfg)
+    model = bench.plan_shaped_model(shape, cfg, choice)
+    trainable, total = model.get_nb_trainable_parameters()
+    assert total - trainable == shape.params()
+    assert trainable == shape.lora_params(cfg["lora"]["r"], list(cfg["lora"]["target_modules"]))
+    assert model.base_model.model.config._attn_implementation == choice.attn_implementation
+    # MFU = tokens/s x plan's FLOPs per token for this setting / peak; PLAN_MFU=<it> gives back the same tokens/s
+    t = cfg["training"]
+    mfu = bench.utilisation(5000.0, plan.MISTRAL_7B, cfg, choice, 800.0, 989e12)
+    fpt = plan.flops_per_token(plan.MISTRAL_7B, 800.0, t["gradient_checkpointing"], choice.attn_implementation,
+                               t["per_device_batch_size"] * 800.0)
+    assert mfu == 5000.0 * fpt / 989e12
+    assert plan.seconds_per_token(fpt, 989e12, mfu, 1600.0, 0.0) == pytest.approx(1 / 5000.0)

@@ -52,11 +52,12 @@ def test_throughput_and_mfu_follow_the_printed_formula(tiny_run):
     t = rows["throughput"]
     assert t["status"] == "ok" and t["tokens_per_s"] > 0 and t["measured_steps"] >= 1
     mean = t["mean_conversation_tokens"]
-    fpt = plan.flops_per_token(_shape(), mean, False, "sdpa", 2 * mean)
+    batch = load_config(ROOT / "configs" / "training_config_h100.yaml")["training"]["per_device_batch_size"]  # the profile's micro-batch
+    fpt = plan.flops_per_token(_shape(), mean, False, "sdpa", batch * mean)
     assert t["flops_per_token"] == pytest.approx(fpt, rel=1e-3)
     assert t["peak_flops"] == 1e12 and t["mfu"] == pytest.approx(t["tokens_per_s"] * t["flops_per_token"] / 1e12, abs=1e-4)
     # one layer measured, the two-layer model's tokens/s follows at the same MFU
-    full = plan.flops_per_token(_shape(2), mean, False, "sdpa", 2 * mean)
+    full = plan.flops_per_token(_shape(2), mean, False, "sdpa", batch * mean)
     assert t["tokens_per_s_full_model"] == pytest.approx(t["tokens_per_s"] * fpt / full, rel=0.02) and "1 of 2 layers" in t["scaled"]
     assert t["flop_formula"] in r.stdout and "MFU: " in r.stdout
 
@@ -66,8 +67,10 @@ def test_padding_memory_and_attention_lines_are_sane(tiny_run):
     p = rows["padding"]
     assert p["padding_share"] == 0.0 and 0 < p["padding_share_if_padded"] < 0.6 and p["tokens"] > 0
     m = rows["memory"]
-    predicted = plan.memory(_shape(), 16, SEVEN, m["tokens"], False, False, True, "sdpa", True)["total"]
-    assert m["predicted_gb"] == round(predicted / 1e9, 2) > 0 and m["conversations"] == 2
+    dropout = load_config(ROOT / "configs" / "training_config_h100.yaml")["lora"]["dropout"] > 0  # the profile's
+    predicted = plan.memory(_shape(), 16, SEVEN, m["tokens"], False, False, dropout, "sdpa", True)["total"]
+    batch = load_config(ROOT / "configs" / "training_config_h100.yaml")["training"]["per_device_batch_size"]
+    assert m["predicted_gb"] == round(predicted / 1e9, 2) > 0 and m["conversations"] == batch
     assert m["optimizer_state"] is True and 5 < m["loss"] < 15  # the step ran after training, on random weights
     a = rows["attention"]
     assert a["status"] == "ok" and a["conversations"] >= 2
@@ -106,8 +109,10 @@ def test_plan_uses_a_measured_gpu_mfu_and_keeps_the_assumption_otherwise(tiny_ru
 
     measured, assumed = planned("--gpu-check-log", str(gpu)), planned("--gpu-check-log", str(log))
     assert measured["h100_throughput_source"].startswith("MFU 41.2% measured by make gpu-check")
-    assert assumed["h100_throughput_source"] == "assumed MFU 35% of 989 TFLOP/s"
-    assert measured["h100_tokens_per_s"] == pytest.approx(assumed["h100_tokens_per_s"] * 0.4123 / 0.35, rel=1e-3)
+    assert assumed["h100_throughput_source"].startswith("assumed MFU 35% of 989 TFLOP/s")
+    # the plan's fixed cost per micro-batch does not scale with the MFU: nearly, not exactly, proportional
+    assert measured["h100_tokens_per_s"] == pytest.approx(assumed["h100_tokens_per_s"] * 0.4123 / 0.35, rel=0.02)
+    assert measured["h100_tokens_per_s"] < assumed["h100_tokens_per_s"] * 0.4123 / 0.35
 
 
 def test_layers_shrink_to_the_free_memory_and_say_so():
@@ -116,7 +121,8 @@ def test_layers_shrink_to_the_free_memory_and_say_so():
     n, why = gpu_check.choose_layers(plan.MISTRAL_7B, cfg, choice, 3600, 140e9)
     assert n == 32 and why.startswith("all 32 layers")
     n, why = gpu_check.choose_layers(plan.MISTRAL_7B, cfg, choice, 3600, 24e9)
-    need = plan.memory(dataclasses.replace(plan.MISTRAL_7B, layers=n), 16, SEVEN, 3600, False, False, True, "flash_attention_2")["total"]
+    need = plan.memory(dataclasses.replace(plan.MISTRAL_7B, layers=n), 16, SEVEN, 3600, False, False, cfg["lora"]["dropout"] > 0,
+                       "flash_attention_2")["total"]
     assert 1 <= n < 32 and need <= 0.85 * 24e9 and f"{n} of 32 layers" in why and "scaled" in why
 
 

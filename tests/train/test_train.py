@@ -117,6 +117,127 @@ def test_packed_batch_gives_the_same_logits_as_separate_forwards(cpu_cfg):
     assert torch.allclose(loss_packed, sums / count, atol=1e-5)
 
 
+def _varlen_reference(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """flash_attn_varlen_func's contract on the CPU: the boundaries come only from cu_seq_lens_q/k and max_length_q/k."""
+    import torch
+    import torch.nn.functional as F
+
+    assert attention_mask is None, "a varlen kernel gets no mask: it must not need one"
+    cu_q, cu_k = kwargs.get("cu_seq_lens_q"), kwargs.get("cu_seq_lens_k")
+    if cu_q is None or kwargs.get("max_length_q") is None:
+        raise AssertionError("no precomputed boundaries reached the attention layer")
+    assert isinstance(kwargs["max_length_q"], int) and torch.equal(cu_q, cu_k)
+    out = torch.empty_like(query)
+    for s, e in zip(cu_q[:-1].tolist(), cu_q[1:].tolist()):
+        assert e - s <= kwargs["max_length_q"]
+        out[:, :, s:e] = F.scaled_dot_product_attention(query[:, :, s:e], key[:, :, s:e], value[:, :, s:e],
+                                                        is_causal=True, scale=scaling, enable_gqa=True)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def test_flash_attn_batches_carry_their_boundaries_and_the_packed_loss_is_unchanged(cpu_cfg):
+    """flash-attn batches carry cu_seq_lens/max_length (no per-layer search on the GPU); sdpa never gets them."""
+    import random
+
+    import torch
+    from transformers import AttentionInterface, AutoModelForCausalLM
+
+    from tests.helpers_train import conversation
+    from tasks.train import template, tiny_model
+
+    tok = template.load_tokenizer()
+    base = str(tiny_model.build(cpu_cfg["model"]["tiny"]))
+    rng = random.Random(2)
+    examples = [template.encode(conversation(i, rng), tok) for i in range(3)]
+    sdpa_choice = train.choose_device(cpu_cfg)
+    flash_choice = train.DeviceChoice("cuda", "bf16", "flash_attention_2", True, "test")
+    plain = train.make_collator(sdpa_choice, tok)(examples)
+    flash = train.make_collator(flash_choice, tok)(examples)
+    assert set(plain) == {"input_ids", "labels", "position_ids"}  # sdpa: its block mask comes from the position ids
+    lengths = [len(e["input_ids"]) for e in examples]
+    bounds = [0] + [sum(lengths[:i + 1]) for i in range(len(lengths))]
+    assert flash["cu_seq_lens_q"].tolist() == flash["cu_seq_lens_k"].tolist() == bounds
+    assert flash["cu_seq_lens_q"].dtype == torch.int32 and flash["max_length_q"] == flash["max_length_k"] == max(lengths)
+    assert all(torch.equal(flash[k], plain[k]) for k in plain)
+
+    AttentionInterface.register("varlen_reference", _varlen_reference)
+    model = AutoModelForCausalLM.from_pretrained(base, attn_implementation="sdpa").eval()
+    model.config.use_cache = False
+    with torch.no_grad():
+        loss_sdpa = model(**plain).loss
+        loss_sdpa_given_kwargs = model(**flash).loss  # the keywords reach sdpa too, which ignores them
+        model.set_attn_implementation("varlen_reference")
+        loss_varlen = model(**flash).loss
+        with pytest.raises(AssertionError, match="no precomputed boundaries"):
+            model(**plain)
+    assert torch.allclose(loss_sdpa_given_kwargs, loss_sdpa, atol=1e-6)
+    assert torch.allclose(loss_varlen, loss_sdpa, atol=1e-5), (loss_varlen, loss_sdpa)
+
+
+def test_the_warmup_ratio_is_the_same_share_of_the_run_on_any_number_of_gpus(cpu_cfg, tmp_path):
+    import math
+
+    from tasks.train import template, tiny_model
+
+    cfg = json.loads(json.dumps(cpu_cfg))
+    choice = train.choose_device(cfg)
+    tok = template.load_tokenizer()
+    model = train.load_model(cfg, choice, str(tiny_model.build(cfg["model"]["tiny"])))
+    steps_only = train.make_trainer(cfg, choice, model, tok, [], None, tmp_path, "w", save=False)
+    assert steps_only.args.get_warmup_steps(2700) == steps_only.args.get_warmup_steps(338) == cfg["training"]["warmup_steps"]
+    cfg["training"]["warmup_ratio"] = 0.04
+    ratio = train.make_trainer(cfg, choice, model, tok, [], None, tmp_path, "w", save=False)
+    # one GPU: 2,700 steps; eight: 338 (each step holds eight times the conversations)
+    assert [ratio.args.get_warmup_steps(n) for n in (2700, 338)] == [math.ceil(0.04 * 2700), math.ceil(0.04 * 338)] == [108, 14]
+    h100 = load_config(CPU_CONFIG.parent / "training_config_h100.yaml")
+    assert h100["training"]["warmup_ratio"] == 0.04
+
+
+def test_several_gpus_get_a_longer_grace_for_the_stop_checkpoint_and_load_straight_to_their_gpu(cpu_cfg, monkeypatch):
+    monkeypatch.delenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", raising=False)
+    assert train.distributed_env()["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "120"
+    monkeypatch.setenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "300")
+    assert train.distributed_env()["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "300"  # the renter's own value stays
+    # On CUDA each rank's from_pretrained gets device_map={'': LOCAL_RANK}: the weights go straight to its GPU.
+    seen = {}
+
+    class Loaded(Exception):
+        pass
+
+    def fake_from_pretrained(source, **kwargs):
+        seen.update(kwargs)
+        raise Loaded
+
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", fake_from_pretrained)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    cuda = train.DeviceChoice("cuda", "bf16", "sdpa", True, "test")
+    with pytest.raises(Loaded):
+        train.load_model(_profile(cpu_cfg, "h100", base="some/model"), cuda, "some/model")
+    assert seen["device_map"] == {"": 3}
+    seen.clear()
+    with pytest.raises(Loaded):
+        train.load_model(cpu_cfg, train.choose_device(cpu_cfg), "some/model")
+    assert "device_map" not in seen
+
+
+def test_liger_kernels_are_an_h100_option_off_by_default(cpu_cfg, monkeypatch):
+    import importlib.util
+
+    from tasks import config
+
+    h100 = load_config(CPU_CONFIG.parent / "training_config_h100.yaml")
+    assert h100["training"]["liger_kernel"] is False  # Triton needs a GPU: not proven equal in loss on a CPU
+    cfg = json.loads(json.dumps(cpu_cfg))
+    cfg["training"]["liger_kernel"] = True
+    assert any(e.startswith("training.liger_kernel: Liger's kernels are Triton kernels") for e in config._semantic_errors(cfg))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else real_find_spec(name, *a))
+    with pytest.raises(ui.Fail, match="liger-kernel is not installed.*environment-remote.yml"):
+        train.require_liger()
+
+
 # ----------------------------------------------------------------- real runs (subprocesses)
 
 
