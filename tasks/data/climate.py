@@ -45,7 +45,7 @@ class Normals(NamedTuple):
 
     def annual_range(self) -> float:
         """Warmest minus coldest monthly mean, °C: the size of the place's seasons."""
-        means = [(a + b) / 2 for a, b in zip(self.tmax, self.tmin)]
+        means = [(a + b) / 2 for a, b in zip(self.tmax, self.tmin, strict=True)]
         return max(means) - min(means)
 
     def anomaly_sd(self) -> float:
@@ -78,7 +78,7 @@ def _parse(path: Path) -> dict[tuple[str, str], Normals]:
             raise ui.Fail(f"{path}:{number}: expected a name, a country code and three lists of 12 numbers") from e
         if not (len(tmax) == len(tmin) == len(wet) == 12):
             raise ui.Fail(f"{path}:{number}: {name} needs 12 values per column, has {len(tmax)}/{len(tmin)}/{len(wet)}")
-        for month, (hi, lo, w) in enumerate(zip(tmax, tmin, wet)):
+        for month, (hi, lo, w) in enumerate(zip(tmax, tmin, wet, strict=True)):
             if hi <= lo or not 0 <= w <= calendar.monthrange(2001, month + 1)[1]:
                 raise ui.Fail(f"{path}:{number}: {name} month {month + 1}: tmax {hi} tmin {lo} wet days {w} is impossible")
         table[(name, code)] = Normals(tmax, tmin, wet)
@@ -119,7 +119,7 @@ def at(latitude: float, longitude: float, elevation: float | None = None) -> Nor
     weights = [1.0 / max(d, 1.0) ** 2 for d, _, _ in near]
     total = sum(weights)
     tmax, tmin, wet = [0.0] * 12, [0.0] * 12, [0.0] * 12
-    for w, (_, city, normals) in zip(weights, near):
+    for w, (_, city, normals) in zip(weights, near, strict=True):
         shift = 0.0 if elevation is None else -LAPSE_C_PER_M * (elevation - city.elevation)
         for m in range(12):
             tmax[m] += w * (normals.tmax[m] + shift) / total
@@ -188,13 +188,13 @@ def measure(conversations) -> dict:
             result = json.loads(message["content"])
             daily, lat, lon = result["daily"], result["latitude"], result["longitude"]
             highs = daily["temperature_2m_max"]
-            for time, hi, lo in zip(daily["time"], highs, daily["temperature_2m_min"]):
+            for time, hi, lo in zip(daily["time"], highs, daily["temperature_2m_min"], strict=True):
                 key = (round(lat, 2), round(lon, 2), int(time[5:7]))
                 days[key][0].append(hi)
                 days[key][1].append(lo)
             if abs(lat) < 15:
                 tropical_steps += max(0, len(highs) - 1)
-                tropical_jumps += sum(1 for a, b in zip(highs, highs[1:]) if abs(a - b) >= 4)
+                tropical_jumps += sum(1 for a, b in zip(highs, highs[1:], strict=False) if abs(a - b) >= 4)
     checked = off = 0
     errors = []
     for (lat, lon, month), (highs, lows) in days.items():

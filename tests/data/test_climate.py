@@ -26,7 +26,7 @@ def test_the_table_holds_every_gazetteer_city_with_twelve_possible_months():
     table = climate.table()
     assert {(c.name, c.country_code) for c in gazetteer.CITIES} <= set(table)
     for (name, _), n in table.items():
-        assert all(hi > lo for hi, lo in zip(n.tmax, n.tmin)), name
+        assert all(hi > lo for hi, lo in zip(n.tmax, n.tmin, strict=True)), name
         assert all(0 <= w <= 31 for w in n.wet_days), name
 
 
@@ -47,7 +47,7 @@ def test_tropical_days_do_not_swing_like_temperate_ones():
         steps = []
         for w in range(40):
             highs = weather.forecast(city, dt.date(2025, 3, 3), 14, f"s{w}")["daily"]["temperature_2m_max"]
-            steps += [abs(a - b) for a, b in zip(highs, highs[1:])]
+            steps += [abs(a - b) for a, b in zip(highs, highs[1:], strict=False)]
         return statistics.fmean(steps), max(steps)
     singapore, moscow = jumps("Singapore"), jumps("Moscow")
     assert singapore[1] < 4 and min(weather.forecast(gazetteer.CITY_BY_NAME["Singapore"], dt.date(2025, 3, 3), 14, "x")
@@ -70,7 +70,7 @@ def test_a_place_the_table_lacks_is_interpolated_and_moved_to_its_altitude():
     ouaga = climate.at(12.37, -1.52)  # Ouagadougou: its normals are Jan 33/16, Apr 39/26, Aug 31/22 °C
     assert abs(ouaga.tmax[3] - 39) < 2.5 and abs(ouaga.tmin[0] - 16) < 3 and abs(ouaga.tmax[7] - 31) < 2
     low, high = climate.at(46.5, 10.0, elevation=300), climate.at(46.5, 10.0, elevation=2300)
-    assert all(abs((a - b) - 13.0) < 0.01 for a, b in zip(low.tmax, high.tmax))  # 2 km at 6.5 °C per km
+    assert all(abs((a - b) - 13.0) < 0.01 for a, b in zip(low.tmax, high.tmax, strict=True))  # 2 km at 6.5 °C per km
     maine = next(c for c in gazetteer.geocode_all("Portland") if c.admin1 == "Maine")
     assert climate.for_city(maine).tmax[0] < 3 < climate.for_city(gazetteer.CITY_BY_NAME["Portland"]).tmax[0]
 

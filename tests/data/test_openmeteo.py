@@ -59,7 +59,7 @@ def test_a_training_geocode_message_is_what_the_live_tool_makes_of_the_same_plac
         everything = gazetteer.geocode_all(name)  # no filter: the places Open-Meteo lists, in its order
         answer = _open_meteo_answer(everything + [c._replace(population=900) for c in everything[:1]])  # plus a village
         args = {"city": name, **({"country": country} if country else {})}
-        live = tools.call("geocode_location", args, get_json=lambda url: answer)
+        live = tools.call("geocode_location", args, get_json=lambda url, answer=answer: answer)
         trained = weather.geocode_result(gazetteer.geocode_all(name, country))
         assert _message(trained) == _message(live), (name, country)
 

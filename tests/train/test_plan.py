@@ -178,7 +178,7 @@ def test_autocast_activations_match_saved_tensor_hooks_on_a_full_width_mistral_l
 
 
 def test_fits_follow_the_memory_total():
-    p = plan.plan(_cfg(per_device_batch_size=1, gradient_accumulation_steps=16), [500] * 14400)  # batch 1 x 500 tokens, no checkpointing: 15.2 + 5.3 + 0.2, about 21 GB
+    p = plan.plan(_cfg(per_device_batch_size=1, gradient_accumulation_steps=16), [900] * 14400)  # batch 1 x 900 tokens, no checkpointing, bf16 autocast activations: about 21.7 GB
     # A Mac's Metal working set less 10%: 2/3 x 32 GiB x 0.9 = 20.6 GB is too small, 3/4 x 36 GiB x 0.9 = 26.1 GB is not.
     assert p["fits"]["h100_80gb"] and not p["fits"]["mac_16gb"] and not p["fits"]["mac_32gb"] and p["fits"]["mac_36gb"]
     big = plan.plan(_cfg(gradient_checkpointing=False, per_device_batch_size=16), [4096] * 64)

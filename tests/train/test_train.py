@@ -128,7 +128,7 @@ def _varlen_reference(module, query, key, value, attention_mask, scaling=None, d
         raise AssertionError("no precomputed boundaries reached the attention layer")
     assert isinstance(kwargs["max_length_q"], int) and torch.equal(cu_q, cu_k)
     out = torch.empty_like(query)
-    for s, e in zip(cu_q[:-1].tolist(), cu_q[1:].tolist()):
+    for s, e in zip(cu_q[:-1].tolist(), cu_q[1:].tolist(), strict=True):
         assert e - s <= kwargs["max_length_q"]
         out[:, :, s:e] = F.scaled_dot_product_attention(query[:, :, s:e], key[:, :, s:e], value[:, :, s:e],
                                                         is_causal=True, scale=scaling, enable_gqa=True)
