@@ -45,9 +45,9 @@ E2E_NEW_TOKENS = 96
 # first 120 lines the demo learned to call on every question, abstaining on none of the real ones that name no
 # place or ask for a date no forecast reaches. Its training mix is drawn by first-turn kind instead, in these
 # shares (scenario or scenario/variant of the tags), interleaved so every stretch of steps sees each kind.
-SMOL_MIX = (("no_tool/missing_place", 14), ("multi_turn/clarify_place", 8), ("unsupported/historical", 10),
-            ("error_too_many_days", 12), ("no_tool", 6), ("unsupported", 4),
-            ("geocode_then_weather", 30), ("compare", 4), ("ambiguous_place", 4), ("error_unknown_place", 3),
+SMOL_MIX = (("no_tool/missing_place", 9), ("multi_turn/clarify_place", 5), ("unsupported/historical", 7),
+            ("error_too_many_days", 9), ("no_tool", 6), ("unsupported", 4),
+            ("geocode_then_weather", 44), ("compare", 4), ("ambiguous_place", 4), ("error_unknown_place", 3),
             ("multi_turn/dialogue", 3), ("current", 1), ("forecast", 1))
 
 

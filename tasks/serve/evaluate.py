@@ -225,9 +225,8 @@ def final_answer_loss(model, tok, example: dict, max_length: int, device: str) -
     return float(losses.sum()), int(losses.numel())
 
 
-def read_validation(path: Path, limit: int | None) -> list[dict]:
-    if not path.is_file():
-        raise ui.Fail(f"{path}: validation data not found (run `make data`, or --set data.validation=PATH)")
+def read_jsonl(path: Path, limit: int | None, fix: str) -> list[dict]:
+    """The first `limit` JSON lines of `path` (all when None); a bad line fails naming it and `fix`."""
     rows = []
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):
@@ -237,7 +236,14 @@ def read_validation(path: Path, limit: int | None) -> list[dict]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise ui.Fail(f"{path}:{n}: not JSON ({exc}); check it with `make validate-data DATA={path}`") from exc
+                    raise ui.Fail(f"{path}:{n}: not JSON ({exc}); {fix}") from exc
+    return rows
+
+
+def read_validation(path: Path, limit: int | None) -> list[dict]:
+    if not path.is_file():
+        raise ui.Fail(f"{path}: validation data not found (run `make data`, or --set data.validation=PATH)")
+    rows = read_jsonl(path, limit, f"check it with `make validate-data DATA={path}`")
     if not rows:
         raise ui.Fail(f"{path}: no conversations")
     return rows
@@ -418,8 +424,8 @@ def last_line(result: dict) -> dict:
 
 def run(config: str, adapter: str | None, overrides: list[str], max_examples: int | None, max_new_tokens: int,
         time_budget_s: float, tolerance: float, first_turns: bool = False, real_questions: int = 0, today: str | None = None,
-        bfcl: int = 0, e2e_conversations: int = 0, e2e_real: int = 0, e2e_new_tokens: int = 160, engine: str = "local",
-        base_url: str | None = None, model: str | None = None, api_key: str | None = None) -> None:
+        e2e_conversations: int = 0, e2e_real: int = 0, e2e_new_tokens: int = 160, engine: str = "local",
+        base_url: str | None = None, model: str | None = None, api_key: str | None = None, bfcl: int = 0) -> None:
     cfg = load_config(config, overrides)
     server = None
     if engine == "openai":
@@ -471,8 +477,8 @@ def main(argv=None) -> int:
     if args.max_new_tokens < 1 or args.e2e_new_tokens < 1 or args.time_budget_s <= 0 or min(args.real_questions, args.e2e, args.e2e_real, args.bfcl) < 0:
         parser.error("--max-new-tokens and --time-budget-s must be positive, --real-questions, --bfcl, --e2e and --e2e-real 0 or more")
     return ui.main_guard(run, args.config, args.adapter, args.overrides, args.max_examples, args.max_new_tokens,
-                         args.time_budget_s, args.tolerance, args.first_turns, args.real_questions, args.today, args.bfcl, args.e2e,
-                         args.e2e_real, args.e2e_new_tokens, args.engine, args.base_url, args.model, args.api_key)
+                         args.time_budget_s, args.tolerance, args.first_turns, args.real_questions, args.today, args.e2e,
+                         args.e2e_real, args.e2e_new_tokens, args.engine, args.base_url, args.model, args.api_key, args.bfcl)
 
 
 if __name__ == "__main__":

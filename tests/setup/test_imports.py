@@ -33,6 +33,8 @@ PLATFORM_ONLY = {
     "bitsandbytes": {"Mac": "CUDA-only 4-bit path (model.load_in_4bit); the Mac profile never loads it"},
     "mlx": {"pod": "Apple Silicon training backend (training.backend: mlx, m4/cpu profiles only); the pod trains with PyTorch on CUDA"},
     "mlx-lm": {"pod": "the MLX backend's LoRA layers and 4-bit conversion; the pod never runs the MLX backend"},
+    "llama-cpp-python": {env: "built from source on demand by `make .venv/.llama-cpp` (the merged GGUF's quantizer, "
+                              "MERGED=1), not part of the environment file" for env in ("pod", "Mac", "CI")},
 }
 
 
