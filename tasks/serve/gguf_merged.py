@@ -257,6 +257,7 @@ def modelfile(system: str | None, quants: list[str]) -> str:
 
 def build(p: dict, system: str | None) -> dict:
     """Merge, convert, quantize and check in a staging folder beside the target, then rename it into place."""
+    from tasks.serve import export
     from tasks.train import template
 
     out = p["out"]
@@ -288,11 +289,7 @@ def build(p: dict, system: str | None) -> dict:
         shutil.copyfile(template_file if template_file.is_file() else template.TEMPLATE_PATH, staging / "chat_template.jinja")
         shutil.copyfile(template.TOOLS_PATH, staging / "tools.json")
         ui.write_text_atomic(staging / "Modelfile", modelfile(system, p["quants"]))
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / "export")
-            shutil.rmtree(old, ignore_errors=True)
-        staging.rename(out)
+        export.replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     files = {f.name: f.stat().st_size for f in sorted(out.iterdir())}

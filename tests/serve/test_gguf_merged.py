@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from tasks import ui
@@ -22,7 +21,7 @@ from tasks.serve import evaluate as ev
 from tasks.serve import export, gguf_merged
 from tasks.train import template
 from tests.helpers_smol import SMOL_CONFIG, VALIDATION
-from tests.serve.test_llama_cpp import LOGIT_TOLERANCE, _llama_greedy, _peft_greedy
+from tests.serve.test_llama_cpp import _llama_greedy, _peft_greedy, assert_llama_matches_peft
 
 PROMPTS = 3
 
@@ -112,26 +111,14 @@ def test_merged_export_writes_one_checked_file_per_type_and_a_modelfile_without_
 
 
 def test_merged_f32_gguf_reproduces_peft_logits(merged, peft_model):
-    import torch
     from llama_cpp import Llama
 
     tmp, _ = merged
     model, tok = peft_model
     llm = Llama(model_path=str(tmp / "export-merged" / "weatherman-F32.gguf"), logits_all=True, n_ctx=2048, verbose=False,
                 type_k=0, type_v=0)
-    for ids in _prompts(tok, 2):
-        with torch.no_grad():
-            want = model(torch.tensor([ids])).logits[0].numpy()
-            with model.disable_adapter():
-                without = model(torch.tensor([ids])).logits[0].numpy()
-        llm.reset()
-        llm.eval(ids)
-        got = np.array(llm.scores[: len(ids)])
-        scale = np.abs(want).max()
-        assert np.abs(got - want).max() / scale < LOGIT_TOLERANCE
-        assert (got.argmax(-1) == want.argmax(-1)).mean() >= 0.995
-        # The merged weights carry the adapter: the base alone is far outside the tolerance.
-        assert np.abs(without - want).max() / scale > 10 * LOGIT_TOLERANCE
+    # The merged weights carry the adapter: the base alone is far outside the tolerance.
+    assert_llama_matches_peft(llm, model, _prompts(tok, 2))
 
 
 def test_merged_q4_k_m_gguf_makes_the_same_greedy_tool_calls(merged, peft_model):
