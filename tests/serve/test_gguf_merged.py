@@ -21,7 +21,7 @@ from tasks.serve import evaluate as ev
 from tasks.serve import export, gguf_merged
 from tasks.train import template
 from tests.helpers_smol import SMOL_CONFIG, VALIDATION
-from tests.serve.test_llama_cpp import _llama_greedy, _peft_greedy, assert_llama_matches_peft
+from tests.serve.test_llama_cpp import _llama_greedy, _peft_greedy, assert_llama_matches_peft, load_without_repack
 
 PROMPTS = 3
 
@@ -122,8 +122,10 @@ def test_merged_f32_gguf_reproduces_peft_logits(merged, peft_model):
 
 
 def test_merged_q4_k_m_gguf_makes_the_same_greedy_tool_calls(merged, peft_model):
+    import llama_cpp
     from llama_cpp import Llama
 
+    load_without_repack(llama_cpp)
     tmp, _ = merged
     model, tok = peft_model
     eos = tok.eos_token_id

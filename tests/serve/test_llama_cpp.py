@@ -29,21 +29,29 @@ PROMPTS = 2
 MAX_NEW_TOKENS = 56
 
 
-@pytest.fixture(scope="module")
-def llama(smol_demo, tmp_path_factory):
-    """(Llama class, PEFT model, tokenizer, exported GGUF LoRA, f32 base GGUF, shipped Q4_1 GGUF)."""
-    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (make check builds it once: .venv/.llama-cpp)")
-    # On CPUs with AMX (Sapphire Rapids and later) llama.cpp 0.3.36 repacks quantized weights into AMX buffers, which
-    # a LoRA cannot use ("cannot use buft 'AMX', fallback to CPU"), and decoding the Q4_1 base with the LoRA then
-    # segfaults. Loading without extra buffer types (llama.cpp's --no-repack) keeps the plain CPU kernels.
+def load_without_repack(llama_cpp) -> None:
+    """On CPUs with AMX (Sapphire Rapids and later) llama.cpp 0.3.36 repacks quantized weights into AMX buffers, which
+    a LoRA cannot use ("cannot use buft 'AMX', fallback to CPU"); decoding the Q4_1 base with the LoRA, or the merged
+    Q4_K_M file, then segfaults here. Loading without extra buffer types (llama.cpp's --no-repack) keeps the plain CPU
+    kernels, for every model loaded after this call."""
     default_params = llama_cpp.llama_cpp.llama_model_default_params
+    if getattr(default_params, "without_repack", False):
+        return
 
     def params_without_repack():
         params = default_params()
         params.use_extra_bufts = False
         return params
 
+    params_without_repack.without_repack = True
     llama_cpp.llama_cpp.llama_model_default_params = params_without_repack
+
+
+@pytest.fixture(scope="module")
+def llama(smol_demo, tmp_path_factory):
+    """(Llama class, PEFT model, tokenizer, exported GGUF LoRA, f32 base GGUF, shipped Q4_1 GGUF)."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (make check builds it once: .venv/.llama-cpp)")
+    load_without_repack(llama_cpp)
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
