@@ -88,6 +88,19 @@ class ToolLoopExhausted(ui.Fail):
     """The model kept calling tools past the round limit."""
 
 
+class NoAnswer(ui.Fail):
+    """The model ended its turn with nothing to say (an end-of-turn token where the answer belongs)."""
+
+
+NO_ANSWER = ("the model ended its turn without an answer{after}; ask again or rephrase (an undertrained adapter or a "
+             "heavily quantized file does this: make eval scores whole answers)")
+
+
+def _no_answer(messages: list[dict], before: int) -> NoAnswer:
+    rounds = sum(1 for m in messages[before:] if m.get("role") == "tool")
+    return NoAnswer(NO_ANSWER.format(after=f" after {rounds} tool result(s)" if rounds else ""))
+
+
 class ToolFailed(ui.Fail):
     """The answer was written without weather data: a tool timed out or its service failed."""
 
@@ -312,6 +325,9 @@ def ask(engine, persona: str, question: str, max_rounds: int) -> str:
     messages = conversation(persona) + [{"role": "user", "content": question}]
     failures: list[str] = []
     text = answer(engine, messages, max_rounds=max_rounds, failures=failures)
+    if not text.strip():
+        # A blank line with exit 0 would pass for an answer in a script.
+        raise _no_answer(messages, 2)
     print(text, flush=True)
     if failures:
         # The model's explanation is printed, but a script must not take it for a forecast.
@@ -342,6 +358,8 @@ def interactive(engine, persona: str, max_rounds: int, read: Callable[[str], str
         failures: list[str] = []
         try:
             text = answer(engine, messages, max_rounds=max_rounds, failures=failures)
+            if not text.strip():
+                raise _no_answer(messages, before + 1)
         except ui.Fail as exc:
             # A runaway loop, a broken call, a server that went away: one line, the question dropped, the session kept.
             ui.warning(f"[{TAG}] {exc}")

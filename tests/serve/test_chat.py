@@ -211,6 +211,27 @@ def test_a_broken_call_is_refused_not_run(open_meteo):
     assert open_meteo.requests == []
 
 
+def test_an_empty_answer_is_an_error_in_ask_and_a_warning_in_chat(open_meteo, capsys):
+    """An end-of-turn token where the answer belongs: `make ask` must not print a blank line and exit 0."""
+    reply, _ = _scripted(GEOCODE_TEXT, "")
+    with pytest.raises(chat.NoAnswer, match=r"ended its turn without an answer after 1 tool result\(s\)"):
+        chat.ask(reply, "neutral", QUESTION, chat.MAX_TOOL_ROUNDS)
+    reply, seen = _scripted(" ", " Hello.")
+    lines = iter(["Hi", "Hi again", EOFError])
+
+    def read(prompt):
+        line = next(lines)
+        if line is EOFError:
+            raise EOFError
+        return line
+
+    chat.interactive(reply, "neutral", chat.MAX_TOOL_ROUNDS, read=read)
+    captured = capsys.readouterr()
+    assert "ended its turn without an answer; ask again" in captured.out  # ui.warning writes to stdout
+    assert "weatherman> Hello." in captured.out and "weatherman>  \n" not in captured.out
+    assert [m["role"] for m in seen[1]] == ["system", "user"]  # the unanswered question was dropped
+
+
 # ----------------------------------------------------------------- the local engine on the tiny adapter
 
 
@@ -387,8 +408,10 @@ def test_numbers_are_written_as_the_generator_wrote_them(open_meteo):
 
 
 def test_ollama_empty_reply_is_explained(open_meteo, ollama, capsys):
-    assert chat.main(["--engine", "ollama", "--model", "silent", "--ask", QUESTION]) == 0
-    assert "Ollama returned neither text nor a tool call" in capsys.readouterr().out
+    assert chat.main(["--engine", "ollama", "--model", "silent", "--ask", QUESTION]) == 1  # no blank "answer" for scripts
+    captured = capsys.readouterr()
+    assert "Ollama returned neither text nor a tool call" in captured.out
+    assert "the model ended its turn without an answer" in captured.err
 
 
 def test_a_shared_name_returns_the_sizeable_places_with_their_regions_as_trained():
