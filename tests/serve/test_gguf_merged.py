@@ -12,7 +12,6 @@ f32, and one of three first moves flipped to end-of-turn; Q8_0: 0.9993, max 0.65
 4096-wide rows take q4_K and q6_K as intended.
 """
 
-import collections
 import json
 import os
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 
 from tasks import ui
 from tasks.serve import evaluate as ev
-from tasks.serve import export, gguf_merged
+from tasks.serve import gguf_merged
 from tasks.train import template
 from tests.helpers_smol import SMOL_CONFIG, VALIDATION
 from tests.serve.test_llama_cpp import _llama_greedy, _peft_greedy, assert_llama_matches_peft, load_without_repack
