@@ -12,7 +12,7 @@ order, the same units, `weather_description` from the one shared table (`weather
 coordinates as the model asked for them. Open-Meteo's extra fields (ids, time zone, generation time,
 population) are left out because the model never saw them.
 
-Failures become the tool results the model was trained to explain (tasks/data/generate.py):
+Failures become the tool results the model was trained to explain (tasks/data/convo/errors.py):
 `{"error": true, "reason": ...}` (also Open-Meteo's own error shape) with the generator's wording
 where it is true (`Request timed out`, `Internal server error`, ...), and `{"results": []}` when no
 place matches. Forecasts beyond 14 days are refused before any request.
@@ -44,7 +44,7 @@ USER_AGENT = "weatherman-lora (https://open-meteo.com is free for non-commercial
 # Fields and result shapes are tasks/data/openmeteo.py's, shared with the generator.
 CURRENT_FIELDS, DAILY_FIELDS = openmeteo.CURRENT_FIELDS, openmeteo.DAILY_FIELDS
 
-# The failure reasons the generator's error conversations use (generate.TOOL_FAILURES), by cause.
+# The failure reasons the generator's error conversations use (tasks.data.convo.errors.TOOL_FAILURES), by cause.
 TIMED_OUT = "Request timed out"
 SERVER_ERROR = "Internal server error"
 UNAVAILABLE = "Service temporarily unavailable"

@@ -111,14 +111,14 @@ def test_days_beyond_six_are_named_by_date_or_as_next_weekday():
     import re
     from types import SimpleNamespace
 
-    from tasks.data import generate
+    from tasks.data.convo import common
 
     c = SimpleNamespace(today=dt.date(2025, 8, 6), rng=random.Random(0))
     start = dt.date(2025, 8, 6)
-    names = [generate.day_name(c, start, i) for i in range(14) for _ in range(5)]
+    names = [common.day_name(c, start, i) for i in range(14) for _ in range(5)]
     near, far = names[:35], names[35:]
     assert all(n in ("today", "tomorrow") or re.fullmatch(r"on [A-Z][a-z]+day", n) for n in near), near
     assert all(re.fullmatch(r"next [A-Z][a-z]+day|on [A-Z][a-z]+day \d{1,2} [A-Z][a-z]+", n) for n in far), far
     assert "on Wednesday 13 August" in far and "next Wednesday" in far
     undated = SimpleNamespace(today=None, rng=random.Random(0))
-    assert generate.day_name(undated, start, 9) == "on 15 August"
+    assert common.day_name(undated, start, 9) == "on 15 August"

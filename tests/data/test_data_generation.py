@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.data import generate as gd
-
 from tasks.data import gazetteer, links, personas, phrasing, quality, snips, weather
+from tasks.data import generate as gd
+from tasks.data.convo import answers as answer_kinds
+from tasks.data.convo import common, errors, no_tool, voice
 from tasks.data.personas import PERSONAS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,7 +218,7 @@ def test_compare_geocodes_both_places_in_parallel_and_names_the_warmer(full):
             temps.append(r["current"]["temperature_2m"] if "current" in r else r["daily"]["temperature_2m_max"][-1])
         first = quality.lead(msgs[-1]["content"])
         for t in temps:  # both figures, in the units asked
-            assert gd.fmt(t) in first or gd.fmt(gd.to_fahrenheit(t)) in first, first
+            assert common.fmt(t) in first or common.fmt(common.to_fahrenheit(t)) in first, first
         if temps[0] != temps[1]:
             # the tool names "São Paulo", the answer may keep the user's "Sao Paulo"
             warmer = gazetteer.fold(places[0 if temps[0] > temps[1] else 1])
@@ -404,7 +405,7 @@ def test_verdicts_agree_with_the_figures(full):
             first = quality.lead(answer)
             low = text.lower()
             if re.search(r"\bis it raining\b", low):
-                assert first.startswith(("Yes", "I'm afraid")) == (cur[0]["weather_code"] in gd.RAIN_CODES), (text, first)
+                assert first.startswith(("Yes", "I'm afraid")) == (cur[0]["weather_code"] in answer_kinds.RAIN_CODES), (text, first)
             if re.search(r"\bis it (cold|freezing)\b", low) and first.startswith("Yes"):
                 assert cur[0]["temperature_2m"] <= 10
 
@@ -481,11 +482,11 @@ def _pools():
     for p in PERSONAS.values():
         for pool in [p.yes, p.no, p.maybe, p.frames, p.apologies, p.greetings, p.farewells, p.asides, *p.lines.values()]:
             yield from pool
-    for pool in gd.ADVICE.values():
+    for pool in voice.ADVICE.values():
         yield from pool
-    yield from gd.UNKNOWN_CLAUSES
-    yield from gd.UNKNOWN_OFFERS
-    for tails in gd.KNOWLEDGE_TAILS.values():
+    yield from errors.UNKNOWN_CLAUSES
+    yield from errors.UNKNOWN_OFFERS
+    for tails in no_tool.KNOWLEDGE_TAILS.values():
         yield from tails
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tasks.data import gazetteer, generate, weather
+from tasks.data.convo import errors as error_kinds
 from tasks.data.personas import system_prompt
 from tasks.serve import chat, tools
 from tests.helpers_after_training import ROOT, make_adapter
@@ -108,7 +109,7 @@ def test_codes_the_generator_never_draws_are_described_and_missing_values_stay_n
 def test_http_failures_become_trained_error_results(open_meteo, status, reason):
     open_meteo.status = status
     assert tools.call("get_current_weather", {"latitude": 38.72, "longitude": -9.13}) == {"error": True, "reason": reason}
-    assert reason in generate.TOOL_FAILURES  # the wording the error conversations were trained on
+    assert reason in error_kinds.TOOL_FAILURES  # the wording the error conversations were trained on
 
 
 def test_open_meteo_rejection_passes_its_reason(open_meteo):
@@ -126,7 +127,7 @@ def test_timeout_and_unreachable_become_trained_error_results(open_meteo):
     open_meteo.close()  # nothing listens on the port any more
     got = tools.call("geocode_location", {"city": "Lisbon"})
     assert got == {"error": True, "reason": "Upstream data source unavailable"}
-    assert {tools.TIMED_OUT, tools.UPSTREAM, tools.RESET, tools.SERVER_ERROR, tools.UNAVAILABLE, tools.RATE_LIMITED} <= set(generate.TOOL_FAILURES)
+    assert {tools.TIMED_OUT, tools.UPSTREAM, tools.RESET, tools.SERVER_ERROR, tools.UNAVAILABLE, tools.RATE_LIMITED} <= set(error_kinds.TOOL_FAILURES)
 
 
 def test_days_beyond_14_and_bad_arguments_are_refused_without_a_request(open_meteo):

@@ -1,0 +1,172 @@
+"""The voice around the facts: verdict words, the mood of the weather, advice, the Onion's headlines and
+witnesses, and each persona's way of asking, failing and saying goodbye.
+"""
+
+from __future__ import annotations
+
+from tasks.data import weather
+from tasks.data.convo.common import Conversation, cap, expand
+from tasks.data.convo.onion import onion_headline, onion_witness
+
+PARTLY = ["Somewhat", "Only a little", "A little", "Partly"]
+
+
+def verdict_word(c: Conversation, verdict: str) -> str:
+    p = c.persona
+    if verdict == "yes":
+        return c.rng.choice(p.yes)
+    if verdict == "no":
+        return c.rng.choice(p.no)
+    return c.rng.choice(PARTLY)
+
+
+def maybe_word(c: Conversation) -> str:
+    return c.rng.choice(c.persona.maybe)
+
+
+# ----------------------------------------------------------------------------- moods and the voice around the facts
+
+
+def mood_now(now: dict) -> str:
+    mood = mood_of(now["weather_code"], now["temperature_2m"], now["wind_speed_10m"])
+    hour = int(now["time"][11:13])  # the place's own clock
+    # After dark a fair or hot reading gets no sunscreen, shade or picnic advice.
+    return "night" if (hour < 6 or hour >= 20) and mood in ("fair", "hot") else mood
+
+
+def mood_of(code: int, t: float, wind_kmh: float = 0.0) -> str:
+    if code in weather.SNOW_CODES:
+        return "snow"
+    if code == 95:
+        return "thunder"
+    if code not in weather.DRY_CODES:
+        return "wet"
+    if t <= 5:
+        return "cold"
+    if t >= 28:
+        return "hot"
+    if wind_kmh >= 35:
+        return "windy"
+    if code in (0, 1, 2):
+        return "fair"
+    return "fog" if code == 45 else "mild"
+
+
+def mood_rows(rows: list[dict]) -> str:
+    codes = [r["weather_code"] for r in rows]
+    if any(x == 95 for x in codes):
+        return "thunder"
+    if any(x in weather.SNOW_CODES for x in codes):
+        return "snow"
+    if sum(x not in weather.DRY_CODES for x in codes) * 2 >= len(codes):
+        return "wet"
+    if max(r["hi"] for r in rows) >= 30:
+        return "hot"
+    if min(r["lo"] for r in rows) <= 0:
+        return "cold"
+    return "fair" if all(x in (0, 1, 2) for x in codes) else "mild"
+
+
+ADVICE = {
+    "wet": ["[Take|Bring|Carry] [an umbrella|a rain jacket|waterproof shoes][ if you head out| for any errands|].",
+            "[Keep|Have] [an umbrella|a waterproof] [handy|within reach|in your bag][ just in case|]."],
+    "snow": ["[Roads and pavements|Pavements|Roads] [may be|could be] [slippery|icy][, so allow extra travel time|; take care when walking|].",
+             "[Wear|Put on] [boots with a good grip|warm waterproof boots][ if you go out|]."],
+    "thunder": ["[Stay indoors during the storms|Avoid open ground and tall trees during thunderstorms|Keep an eye out for lightning][ if you can|]."],
+    "cold": ["[Dress|Wrap up] [warmly|in layers][, with a hat and gloves|, especially in the morning|].",
+             "[A warm coat|A heavy jacket|Thermal layers] [would be|will be] [a good idea|worth it|sensible][ if you head out|]."],
+    "hot": ["[Drink plenty of water|Stay hydrated|Keep a water bottle with you|Carry water] and [seek shade|avoid the midday sun|wear sunscreen|stay out of the afternoon heat][ in the afternoon|].",
+            "[Plan outdoor errands|Save the walking|Do anything strenuous] [for the morning|before noon|for the cooler evening][, when it's less fierce|].",
+            "[Light clothing|Loose, light clothes] and [sunscreen|a hat] [are|would be] [a good idea|sensible][ if you're outside|]."],
+    "windy": ["[Expect|Watch for] [strong|gusty] [winds|gusts][; secure loose items outdoors| on exposed ground|]."],
+    "fair": ["[It's|It looks like] [a good|a fine|a decent] [day|time|spell] for [a walk|being outdoors|a picnic|a bike ride|errands on foot].",
+             "[No umbrella needed|Leave the umbrella behind|Skip the umbrella|No need for a brolly][ today| this time|].",
+             "[Sunglasses|A hat|Sunscreen] [may be|could be|might be] [useful|worth packing|handy] [if you're out for long|later on|around midday]."],
+    "night": ["[The sun is down|It's dark out now|It's night there], so [dress for the temperature|a layer for later is plenty|no sun protection is needed][ if you head out|]."],
+    "mild": ["[A light jacket|A light layer|A sweater] [should be enough|will do|is plenty][ if you head out|]."],
+    "fog": ["[Visibility may be poor|Fog can cut visibility], so [drive carefully|allow extra time on the roads|take care on the roads]."],
+}
+
+
+def voiced(c: Conversation, lead_core: str, verdict: str | None, facts: list[str], mood: str, place: str) -> str:
+    """The whole answer: the first sentence answers (verdict or the variable asked about), then the
+    other facts, then the voice: a persona line for the mood, advice, or an Onion witness."""
+    rng, p = c.rng, c.persona
+    if verdict in ("yes", "no", "partly"):
+        lead = f"{verdict_word(c, verdict)}: {lead_core}."
+    elif verdict == "same":
+        lead = f"{cap(lead_core)}."
+    elif verdict == "cant":
+        lead = f"{cap(lead_core)}."
+    else:
+        frame = "{core}" if rng.random() < 0.45 else rng.choice(p.frames)
+        lead = cap(expand(rng, frame, core=lead_core)) + "."
+    parts = [lead] + facts
+    if p.name == "onion":
+        parts.append(onion_witness(rng, mood))
+        return onion_headline(rng, place, mood) + "\n\n" + " ".join(parts)
+    if p.humorous:
+        pool = p.lines.get(mood if mood in p.lines else "any") or p.lines["any"]
+        if rng.random() < 0.12:
+            pool = p.lines["any"]
+        parts.append(expand(rng, rng.choice(pool), place=place))
+        if rng.random() < 0.15 and mood in ADVICE:
+            parts.append(expand(rng, rng.choice(ADVICE[mood])))
+    elif rng.random() < 0.7 and mood in ADVICE:
+        parts.append(expand(rng, rng.choice(ADVICE[mood])))
+    return " ".join(parts)
+
+
+def farewell(c: Conversation) -> str:
+    return expand(c.rng, c.rng.choice(c.persona.farewells))
+
+
+def ask_where(c: Conversation) -> str:
+    rng, p = c.rng, c.persona
+    base = expand(rng, rng.choice([
+        "[Which city|Which place|Where] [are you asking about|should I check|do you mean]?",
+        "[I need a place to look up|I'll need a town first|A city name would help]: [which one is it|where are you]?",
+        "[Where are you|Which town is it]? [Tell me|Give me] the [city|name] and I'll [check|look it up][ right away|].",
+    ]))
+    if p.name == "twain":
+        return expand(rng, rng.choice([
+            "[I can't read|I can't report on|Nobody can forecast] [the sky over|the weather in] a town [I haven't been told|nobody has named|without a name]. ",
+            "[Even a river pilot|A pilot] [needs to know|has to be told] [which river|which landing|where he's bound]. ",
+            "[I'd need|I'll want] [a town|a name on the map|a place] [before I go asking the sky|to point my instruments at|to look up]. ",
+        ])) + base
+    if p.name == "franklin":
+        return expand(rng, rng.choice([
+            "[A forecast needs a place|A weather report wants a town], [as a letter needs an address|as a printer needs copy], [friend|neighbour]. ",
+            "[Observation|Good observation] [begins with|starts from] [a location|a place on the map], [friend|neighbour|citizen]. ",
+            "[I cannot|No man can] [observe|report on] [a sky|the weather] [I have not been given|without a town to put it over]. ",
+        ])) + base
+    if p.name == "onion":
+        return expand(rng, "[Weather Desk|Newsroom|Reporters|Entire Staff] [Unable To Locate|Stumped By|Searching For|Baffled By] [User|Mystery Location|Unnamed Town|Reader's Whereabouts]\n\n"
+                      "[Staff are standing by|Reporters have their coats on|Pencils have been sharpened|The van is warmed up|Notebooks are open] [, but|; sadly|, yet] [there is no address|nobody knows the city|the destination is blank|the map is empty]. ").replace(" ,", ",").replace(" ;", ";") + base
+    return base
+
+
+def voiced_error(c: Conversation, clause: str, offer: str, place: str) -> str:
+    """A failure told in the persona's voice: no weather jokes, since there is no weather to report."""
+    rng, p = c.rng, c.persona
+    body = (rng.choice(p.apologies) + " " + clause if rng.random() < 0.7 else cap(clause)) + " " + offer
+    if p.name == "onion":
+        head = expand(rng, rng.choice([
+            "[Search For|Hunt For|Desperate Search For] {place} [Turns Up Nothing|Comes Back Empty|Ends In Failure]",
+            "[Weather Desk|Newsroom|Entire Staff] [Comes Up Empty|Left Empty-Handed|Stumped] [After Search|In Hunt For Weather|On {place}]",
+            "[Tool|Computer|Weather Machine] [Malfunction|Outage|Hiccup] [Leaves|Strands] [Weather Desk|Reporters|Staff] [Staring At Screen|Refreshing Page|Without A Story]",
+        ]), place=place)
+        return f"{head}\n\n{cap(body)}"
+    if p.name == "twain" and rng.random() < 0.6:
+        body += " " + expand(rng, rng.choice([
+            "[I'd rather|Better to] [admit a blank|own up to a blank] than [invent a sky|make up the weather], [which is a vice I leave to the newspapers|though the temptation is considerable].",
+            "[Machinery|Telegraphs and their cousins|Contraptions of every kind] [have failed me|have let me down|have quit on me] [before|many a time|in my day]; [I have learned patience|it builds character, they tell me|I bear them no grudge|I forgive them, mostly].",
+            "[A machine|The apparatus|This gadget] [that sulks|that won't answer|that refuses to talk] [is|makes] [a poor|a sorry|an unhelpful] [witness|correspondent|informant], [but|and] [I'll|I will] [try it again|knock again|give it another chance] [if you say so|when you like|at your word].",
+        ]))
+    if p.name == "franklin" and rng.random() < 0.6:
+        body += " " + expand(rng, rng.choice([
+            "[Patience|A little patience] [is cheaper than a guess|costs less than an error].",
+            "[Better to wait for the fact|A fact worth having is worth waiting for|Patience is cheaper] than [to act on a rumour|to print a guess|a wrong forecast|a false report].",
+            "[An honest blank|A gap in the record|An empty column] [is better than|beats|is worth more than] [a confident error|a printed guess|a tall tale] [in any almanac|on any page|in my experience].",
+        ]))
+    return cap(body)
