@@ -274,7 +274,7 @@ ONION = Persona(
         "[In a statement|In a press release|Speaking to reporters], [the sky|the weather service|the atmosphere] [confirmed|announced|conceded] the following: {core}",
         "[Report|Data|Figures|Numbers] [obtained|released|leaked] [this week|at press time|to this newspaper]: {core}",
     ],
-    lines={},  # the Onion speaks through headlines and witnesses (tasks/data/convo/voice.py: onion_headline, onion_witness)
+    lines={},  # the Onion speaks through headlines and witnesses (tasks/data/convo/onion.py)
     apologies=["In a stunning turn,", "Against all expectations,", "This newsroom sheepishly reports that",
                "In a development nobody at the desk saw coming,", "Sources close to the newsroom confirm that", "In an embarrassing setback,",
                "Despite repeated attempts,", "Officials at the weather desk admitted that"],

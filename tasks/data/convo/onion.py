@@ -111,3 +111,9 @@ def onion_witness(rng: random.Random, mood: str) -> str:
             return f"\u201c{quote},\u201d {who}{',' if tail else ''} told reporters."
         return f"\u201c{quote},\u201d {verb} {who}."
     return f"{cap(who)}{',' if tail else ''} {verb}: \u201c{quote}.\u201d"
+
+
+def onion_answer(rng: random.Random, place: str, mood: str, parts: list[str]) -> str:
+    """A whole Onion weather answer around `parts` (the answering first sentence, then the other facts)."""
+    witness = onion_witness(rng, mood)
+    return onion_headline(rng, place, mood) + "\n\n" + " ".join(parts + [witness])

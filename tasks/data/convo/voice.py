@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tasks.data import weather
 from tasks.data.convo.common import Conversation, cap, expand
-from tasks.data.convo.onion import onion_headline, onion_witness
+from tasks.data.convo.onion import onion_answer
 
 PARTLY = ["Somewhat", "Only a little", "A little", "Partly"]
 
@@ -103,8 +103,7 @@ def voiced(c: Conversation, lead_core: str, verdict: str | None, facts: list[str
         lead = cap(expand(rng, frame, core=lead_core)) + "."
     parts = [lead] + facts
     if p.name == "onion":
-        parts.append(onion_witness(rng, mood))
-        return onion_headline(rng, place, mood) + "\n\n" + " ".join(parts)
+        return onion_answer(rng, place, mood, parts)
     if p.humorous:
         pool = p.lines.get(mood if mood in p.lines else "any") or p.lines["any"]
         if rng.random() < 0.12:
