@@ -254,6 +254,10 @@ BEFORE_19 = {
     "far_apart_current_readings_on_one_local_hour": {"pairs": 744, "same_hour": 744},
     "real_places_taught_as_not_found": {"asks": 800, "real": 84},
     "geocode_results": {"results": 13564, "accented": 0, "several_places": 713},
+    # tasks/data/rules.py on the data of commit a3f3b04 (generator 2.0.0 with the real world, before these rules)
+    "answer_rules": {"sentence_join": 522, "grammar": 79, "verdict_on_open_question": 532, "comparison_missing": 141,
+                     "failure_joke_without_failure": 345, "sun_at_night": 11, "gusts_for_mean_wind": 174, "repeated_user_turn": 95},
+    "top_stock_sentence_share": {"franklin": 0.0086, "neutral": 0.0128, "onion": 0.0141, "twain": 0.0076},
 }
 
 
@@ -280,7 +284,7 @@ def write_dataset(out_dir: str | Path = OUT_DIR, n_total: int = N_TOTAL, seed: i
     """Generate, split and write the two JSONL files; returns the metadata (written by run(), last).
 
     `with_tokens=False` skips the tokenizer (token statistics absent)."""
-    from tasks.data import quality
+    from tasks.data import quality, rules
 
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
@@ -318,6 +322,8 @@ def write_dataset(out_dir: str | Path = OUT_DIR, n_total: int = N_TOTAL, seed: i
         # before issue 19 (generator 2.0.0 at commit 3be82b2, drawn from latitude and altitude alone)
         "climate": climate.measure(conversations),
         "geocode_results": openmeteo.measure_geocodes(conversations),
+        "answer_rules": rules.measure(conversations),
+        "stock_sentences": rules.stock_tags(conversations),
         "before_issue_19": BEFORE_19,
         "seconds": {"generate_and_write": round(t_generate, 2)},
     }
@@ -345,6 +351,13 @@ def run(out_dir: Path, n_total: int, seed: int) -> None:
     unanswered = metadata["quality"]["answers_address_questions"]["failures"]
     if unanswered:
         raise ui.Fail(f"{len(unanswered)} answers do not address their question (first: {unanswered[0]}); fix tasks/data/generate.py")
+    broken = metadata["answer_rules"]
+    if sum(broken["counts"].values()):
+        for line in broken["examples"]:
+            print(line)
+        counts = ", ".join(f"{rule} {n}" for rule, n in broken["counts"].items() if n)
+        raise ui.Fail(f"{sum(broken['counts'].values())} answers break the answer rules ({counts}; first: {broken['examples'][0]}); "
+                      "fix tasks/data/convo/ (rules: tasks/data/rules.py)")
     metadata["seconds"]["validate"] = round(time.perf_counter() - t1, 2)
     metadata["seconds"]["total"] = round(time.perf_counter() - t0, 2)
     # Timings vary from run to run; kept out of the file so that it has the same bytes every run.
@@ -362,6 +375,8 @@ def run(out_dir: Path, n_total: int, seed: int) -> None:
             f"{tok['per_epoch']['processed']} processed, {tok['per_epoch']['loss_carrying']} loss-carrying")
     ui.info(TAG, f"user turns: {q['user_turns']['shapes']} shapes, vocabulary {q['user_turns']['vocabulary']}; yes/no with a verdict "
             f"{q['answers_address_questions']['yesno_with_verdict']:.1%}; geocode arguments matching the user {q['geocode_arguments_match_user']:.2%}")
+    ui.info(TAG, "answer rules: all kept (" + ", ".join(metadata["answer_rules"]["counts"]) + "); most repeated voice sentence per persona: "
+            + ", ".join(f"{p} {v['share']:.2%}" for p, v in metadata["stock_sentences"].items()))
     ui.info(TAG, "top 5-word phrase per persona: " + ", ".join(f"{p} {v['share']:.1%}" for p, v in q["top_5gram_per_persona"].items()))
     ui.info(TAG, "seconds: " + ", ".join(f"{k} {v}" for k, v in seconds.items()))
     ui.success(f"Data written: {out_dir / TRAIN_FILE}, {out_dir / VALIDATION_FILE}, {out_dir / METADATA_FILE}")

@@ -4,6 +4,8 @@ name the geocoder finds several times.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tasks.data import gazetteer, phrasing, weather
 from tasks.data.convo.answers import answer, named
 from tasks.data.convo.common import (
@@ -20,7 +22,7 @@ from tasks.data.convo.common import (
     temp,
     weather_call,
 )
-from tasks.data.convo.voice import mood_of, voiced
+from tasks.data.convo.voice import mood_now, mood_of, voiced
 
 # ----------------------------------------------------------------------------- scenarios
 
@@ -45,6 +47,7 @@ def scenario_coordinates(c: Conversation, tags: dict, current: bool) -> None:
     rng = c.rng
     city = pick_city(c)
     ask, _ = choose_ask(c, ("now",) if current else ("day", "range"), focus="general")
+    ask = replace(ask, yesno=False)  # none of these questions asks for a yes or a no
     coords = coordinates_text(c, city)
     pool = ["What's the weather at {p}{w}?", "weather at {p}{w}", "I'm at {p}. What's it like{w}?", "My GPS says {p}. Conditions{w}?",
             "forecast for {p}{w}", "Camping at {p}: weather{w}?", "{p}{w}, weather please"]
@@ -105,7 +108,10 @@ def scenario_compare(c: Conversation, tags: dict) -> None:
             "{w} wins {when}, at {high}{tw} to {l}'s {tl}; {dw} in {w}, {dl} in {l}",
             "{w} is the warmer of the two {when}, {high}{tw} against {tl} in {l}, with {dw} there and {dl} in {l}",
         ]), **v)
-    mood = mood_of(pa["current"]["weather_code"] if now else pa["daily"]["weather_code"][when.day], ta)
+    if now:  # no sun advice while either place is in the dark
+        mood = mood_now(pa["current"], pb["current"])
+    else:
+        mood = mood_of(pa["daily"]["weather_code"][when.day], ta)
     verdict = None
     if chosen.lower().startswith("is {a}"):  # a yes/no question: is A warmer than B?
         verdict = "yes" if ta > tb else "no"
@@ -139,16 +145,16 @@ def scenario_ambiguous_place(c: Conversation, tags: dict) -> None:
     if variant == "ask" and len(found) > 1:
         options = [f"{p.name}, {p.admin1}" + (f" ({p.country})" if p.country not in ("United States",) else "") for p in found]
         q = expand(rng, rng.choice([
-            "There's more than one {n}: {o}. Which do you mean?",
-            "I found [several|two] places called {n}: {o}. Which one?",
+            "There's more than one {n}: {o}. [Which do you mean|Which one is yours|Which should I check|Which one did you have in mind]?",
+            "I found [several|two] places called {n}: {o}. [Which one|Which of them|Which one do you want|Which one shall I look up]?",
             "{n} could be {o}; which should I check?",
         ]), n=name, o=" or ".join(options))
         if c.persona.name == "twain":
-            q = expand(rng, "[There are|I count] more [places|towns] named {n} than [a man can keep straight|one name can carry]: {o}. Which [one|do you mean]?", n=name, o=" or ".join(options))
+            q = expand(rng, "[There are|I count] more [places|towns] named {n} than [a man can keep straight|one name can carry]: {o}. [Which one|Which do you mean|Which is yours|Which shall I ask after|Which one's sky do you want]?", n=name, o=" or ".join(options))
         elif c.persona.name == "franklin":
-            q = expand(rng, "[The name|That name] {n} serves [more than one town|several places]: {o}. Which, [friend|neighbour]?", n=name, o=" or ".join(options))
+            q = expand(rng, "[The name|That name] {n} serves [more than one town|several places]: {o}. [Which|Which of them|Which one] [shall I consult|do you mean|is yours][, friend|, neighbour|]?", n=name, o=" or ".join(options))
         elif c.persona.name == "onion":
-            q = expand(rng, "Two Cities Named {n} Refuse To Back Down\n\nThe geocoder returned {o}. Which one, [sources asked|the desk asked]?", n=name, o=" or ".join(options))
+            q = expand(rng, "[Two Cities Named {n} Refuse To Back Down|Rival Towns Named {n} Both Claim Reader|Geocoder Finds Too Many {n}s, Desk Seeks Guidance|Naming Dispute Over {n} Reaches Weather Desk]\n\n[The geocoder returned|The lookup turned up|Search results list|The map offers] {o}. [Which one|Which of them|Which is it], [sources asked|the desk asked|an editor wanted to know|reporters pressed]?", n=name, o=" or ".join(options))
         c.say(q)
         reply_words = target.admin1 if rng.random() < 0.7 else f"the one in {target.admin1 if target.country == 'United States' else target.country}"
         c.user(mess(rng, c.pick(["{r}", "{r} please", "the {r} one", "{r}, sorry", "I meant {r}"]).replace("{r}", reply_words).replace("the the", "the"), lower))

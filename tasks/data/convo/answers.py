@@ -159,7 +159,7 @@ def core_day(c: Conversation, ask: Ask, place: str, rows: list[dict], start: dt.
             "{place} will be " + rel + " {day}, [peaking at|topping out at|reaching] {hi} against {hi0} today",
             "{dayn} tops out at {hi} in {place}, " + rel + " than today's {hi0}",
         ]), **v)
-        return core, verdict
+        return core, verdict if ask.yesno else None  # "what is the colder forecast ...?" asks for no verdict
     if ask.when.kind == "tonight" and focus in ("general", "rain", "hot", "warm", "cold"):
         core = expand(rng, rng.choice([
             "{place} drops to {lo} tonight[, after a day of {desc}|, with {desc} today|]",
@@ -279,7 +279,7 @@ def now_details(c: Conversation, ask: Ask, now: dict, said: str) -> list[str]:
     options = {
         "feels": ["It feels like {F}[ out there| outside| on the skin|].", "[With the wind and damp|Counting the wind|Allowing for the air|To the skin], [it feels like|it comes across as|that's more like|you'd call it] {F}.",
                   "[Feels-like|The apparent temperature|What you'll actually feel] [is|comes to|sits at] {F}."],
-        "wind": ["[The wind is|Wind is running at|Winds are at|Wind speed is] {W}.", "[Expect|You'll feel] [wind at|winds near|a breeze of|gusts around] {W}[ outside|]."],
+        "wind": ["[The wind is|Wind is running at|Winds are at|Wind speed is] {W}.", "[Expect|You'll feel] [wind at|winds near|a breeze of|an average wind of] {W}[ outside|]."],
         "humidity": ["[Humidity|Relative humidity|The humidity reading] [is|sits at|stands at|comes to] {H}%.",
                      "[The air holds|The air carries|There's|You'll feel] {H}% humidity[ at present| out there|].",
                      "{H}% humidity [on top of that|as well|besides]."],
@@ -365,3 +365,28 @@ def named(c: Conversation, city: gazetteer.City, ask: Ask, user_text: str, m: ph
     payload = c.call(*weather_call(c, city, ask))
     answer(c, ask, city.name, payload)
     return payload
+
+
+def answer_change(c: Conversation, ask: Ask, place: str, payload: dict) -> None:
+    """"Will it be any different tomorrow?": the day asked about against today, from the same forecast
+    (today's row is its first), with a verdict, since the question asks for a yes or a no."""
+    rng = c.rng
+    rows = rows_of(payload)
+    start = dt.date.fromisoformat(rows[0]["time"])
+    today, row = rows[0], rows[ask.when.day]
+    label = day_name(c, start, ask.when.day)
+    diff = row["hi"] - today["hi"]
+    clear = (0, 1)  # "clear" and "mostly clear" are one sky to a person
+    same_sky = row["weather_code"] == today["weather_code"] or row["weather_code"] in clear and today["weather_code"] in clear
+    v = {"place": place, "day": label, "dayn": label.removeprefix("on "), "hi": temp(row["hi"], ask),
+         "hi0": temp(today["hi"], ask), "desc": row["desc"], "desc0": today["desc"]}
+    if abs(diff) < 1.0:
+        warmth = rng.choice(["{dayn} in {place} is about as warm as today", "{place} is about as warm {day} as today"])
+    else:
+        word = "warmer" if diff > 0 else "cooler"
+        warmth = rng.choice(["{dayn} in {place} is " + word, "{place} turns " + word + " {day}", "{place} is " + word + " {day}"])
+    sky = "[with {desc} again|under {desc} again, as today]" if same_sky else "[with {desc} after today's {desc0}|with {desc} where today has {desc0}]"
+    core = expand(rng, warmth + rng.choice([", [peaking at|with a high of|topping out at] {hi} against today's {hi0}, ",
+                                            ": a high of {hi} against {hi0} today, "]) + sky, **v)
+    verdict = "no" if abs(diff) < 1.0 and same_sky else "partly" if abs(diff) < 3.0 and same_sky else "yes"
+    c.say(voiced(c, core, verdict, [], mood_of(row["weather_code"], row["hi"]), place))

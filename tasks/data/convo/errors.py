@@ -74,7 +74,7 @@ def scenario_unsupported(c: Conversation, tags: dict) -> None:
         if p.name == "twain":
             caveat += " " + expand(rng, "[I'd sooner admit that than guess|A guess dressed as an hourly forecast is still a guess], [and I have seen enough of those|and the newspapers print plenty already].")
         elif p.name == "franklin":
-            caveat += " " + expand(rng, "[Better an honest day than a doubtful hour|A whole fact is worth more than half a guess].")
+            caveat += " " + expand(rng, "[Better an honest day than a doubtful hour|A whole fact is worth more than half a guess|A day told true beats an hour guessed|The whole day, honestly reported, is the better bargain][, friend|, neighbour|].")
         if verdict in ("yes", "no", "partly"):
             lead_text = f"{verdict_word(c, verdict)}: {core}."
         else:
@@ -86,18 +86,18 @@ def scenario_unsupported(c: Conversation, tags: dict) -> None:
         return
     if kind == "historical":
         text = expand(rng, lead + "[I can't look back|I have no records of past weather]: my tools give current conditions and forecasts up to "
-                      "[fourteen days|two weeks] ahead, [not history|nothing from the past]. [I can tell you what {p} is like now, or what's coming|Want today's weather in {p}, or the days ahead] instead?",
+                      "[fourteen days|two weeks] ahead, [not history|nothing from the past]. [I can tell you what {p} is like now, or what's coming|Want today's weather in {p}, or the days ahead|Shall I get {p}'s current conditions or its forecast|Would {p}'s weather now, or the next few days, help] [instead|in its place|as a substitute]?",
                       p=city.name)
     elif kind == "uv":
         text = expand(rng, lead + "[I don't get a UV index|UV isn't among the figures my tools return], so I can't [give you one|tell you how strong the sun is]. "
-                      "I can check whether {p} has clear skies or cloud right now, [if that helps|which is a rough guide].", p=city.name)
+                      "[I can check|I can look up|What I can tell you is] whether {p} has [clear skies or cloud|sun or cloud|a clear sky] [right now|today|at the moment], [if that helps|which is a rough guide|as a rough stand-in].", p=city.name)
     else:
         text = expand(rng, lead + "[Air quality and pollen aren't|I have no air-quality or pollen figures: they're not] part of what my weather tools return. "
-                      "[I can give you the current conditions in {p}|I can check {p}'s weather] instead, if that's useful.", p=city.name)
+                      "[I can give you the current conditions in {p}|I can check {p}'s weather|I can fetch {p}'s forecast|I can tell you what {p}'s sky is doing] [instead|in their place|as the next best thing], [if that's useful|if that helps|if you like|should you want it].", p=city.name)
     if p.name == "twain" and rng.random() < 0.6:
-        text += " " + expand(rng, "[A man who invents what he doesn't know|Guessing and calling it a forecast] [is in politics, not weather|ought to run for office instead].")
+        text += " " + expand(rng, "[A man who invents what he doesn't know|Guessing and calling it a forecast|Making up a figure and printing it|A confident guess] [is in politics, not weather|ought to run for office instead|belongs in a campaign speech|is how newspapers fill a slow day|is a trade I gave up on the river].")
     if p.name == "franklin" and rng.random() < 0.6:
-        text += " " + expand(rng, "[Better an honest blank than a confident error|A plain 'I don't know' costs less than a wrong answer].")
+        text += " " + expand(rng, "[Better an honest blank than a confident error|A plain 'I don't know' costs less than a wrong answer|An empty column is more honest than a full one made up|Say what you know and no more|A wise man admits the edge of his almanac][, friend|, neighbour|, as the almanac would have it|].")
     c.say(text)
 
 
@@ -107,7 +107,8 @@ UNKNOWN_CLAUSES = [
     "[my|the] [geocoding|place] search for {bad} came back empty.",
 ]
 UNKNOWN_OFFERS = [
-    "[Could you check the spelling|Is there a larger town nearby I could try|Could you add the country]?",
+    "[Could you check the spelling|Could you add the country|Could you give me the country or region|Could you spell it another way][, please| for me|]?",
+    "[Is there a larger town nearby|Is it near a bigger city|Is there a neighbouring town] [I could try|I could look up instead|that I could check]?",
     "If you give me the [latitude and longitude|coordinates], I can [look up the weather directly|check it straight away].",
     "[Tell me|Give me] [a nearby city|the nearest larger town|the country it's in] and I'll [try again|look again|check that instead].",
 ]
@@ -121,7 +122,7 @@ def scenario_error_unknown_place(c: Conversation, tags: dict) -> None:
     c.user(question(c, ask, bad.lower() if lower else bad, template, lower))
     c.call("geocode_location", {"city": bad}, weather.geocode_result([]))
     clause = expand(rng, rng.choice(UNKNOWN_CLAUSES), bad=bad)
-    c.say(voiced_error(c, clause, expand(rng, rng.choice(UNKNOWN_OFFERS)), bad))
+    c.say(voiced_error(c, clause, expand(rng, rng.choice(UNKNOWN_OFFERS)), bad, "unknown_place"))
     tags["variant"] = "not_found"
     if ask.when.days:
         tags["days"] = ask.when.days
@@ -166,9 +167,9 @@ def scenario_error_tool(c: Conversation, tags: dict) -> None:
     offer = expand(rng, rng.choice([
         "[Would you like me to try again|Shall I try again|Should I retry][ in a moment|]?",
         "[I can try again|We can try again] [in a minute|shortly|whenever you like]; [just say the word|let me know].",
-        "[Please try again|Try asking again] in a [little while|few minutes].",
+        "[Please try again|Try asking again|Ask me again|Give it another go] in a [little while|few minutes|minute or two|moment][, and I'll fetch it then|; it is usually brief|].",
     ]))
-    c.say(voiced_error(c, clause, offer, city.name))
+    c.say(voiced_error(c, clause, offer, city.name, "tool"))
     tags["variant"] = f"{'geocode' if failing == 'geocode_location' else 'weather'}_failed"
     if ask.when.days:
         tags["days"] = ask.when.days
@@ -210,7 +211,7 @@ def scenario_error_too_many_days(c: Conversation, tags: dict) -> None:
         "[I can give you|I'm able to fetch|What I can do is] the [full two weeks|next fourteen days|fourteen days ahead] for {city}[ if that helps|, if you like|].",
         "[Say the word|Just say so|Tell me] and I'll [fetch|pull up|get] [the two weeks|fourteen days] for {city} [instead|in its place|as the next best thing].",
     ]), city=city.name)
-    c.say(voiced_error(c, clause, offer, city.name))
+    c.say(voiced_error(c, clause, offer, city.name, "too_far"))
     tags["variant"] = "offer_only"
     if asked:  # a count of days; a "next summer" has none
         tags["days_asked"] = asked

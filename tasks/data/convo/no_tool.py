@@ -68,7 +68,7 @@ def scenario_no_tool(c: Conversation, tags: dict) -> None:
     if variant == "greeting":
         c.user(mess(rng, c.pick(GREETING_Q), lower))
         text = " ".join([expand(rng, rng.choice(p.greetings)), capability_text(c),
-                         expand(rng, "[Where|Which city] [would you like to know about|shall I look up|are you curious about]?")])
+                         expand(rng, "[Which city|Which town|What place|Which place] [would you like to know about|shall I look up|are you curious about|should I check first|is on your mind]?")])
     elif variant == "thanks":
         c.user(mess(rng, c.pick(THANKS), lower))
         text = farewell(c)
@@ -79,7 +79,10 @@ def scenario_no_tool(c: Conversation, tags: dict) -> None:
             text += " " + expand(rng, rng.choice(p.asides))
     elif variant == "off_topic":
         c.user(mess(rng, c.pick(OFF_TOPIC_Q), lower))
-        text = expand(rng, rng.choice(p.asides)) + " " + expand(rng, "[Ask me about the weather anywhere|Name a city and I'll give you its weather].")
+        text = expand(rng, rng.choice(p.asides)) + " " + expand(rng, rng.choice([
+            "[Ask me about|Ask me for] [the weather|a forecast|current conditions] [anywhere|in any city|wherever you like|in any town on the map].",
+            "[Name|Give me|Tell me] a [city|town|place] and I'll [give you|fetch|look up|get] its [weather|forecast|conditions][ right away|].",
+        ]))
     elif variant == "knowledge":
         qs, answers = KNOWLEDGE[rng.randrange(len(KNOWLEDGE))]
         c.user(mess(rng, c.pick(qs), lower))
