@@ -27,8 +27,8 @@ from tasks import ui
 # Every system prompt ends with this: the tool order and the rules the data teaches (the tools block
 # beside it already says what each tool does, so the prompt does not repeat it).
 TOOL_GUIDANCE = (
-    "Geocode a place name before a weather call. Answer in the first sentence, with only figures the tools "
-    "give; if a tool fails, say so."
+    "Geocode a place before a weather call. Answer in the first sentence, using only tool figures; say so if a "
+    "tool fails."
 )
 
 
