@@ -95,13 +95,15 @@ def test_ask_runs_the_whole_tool_loop_through_llama_cpp_server(open_meteo, serve
     assert open_meteo.requests[0] == ("/v1/search", {"name": "Lisbon", "count": "10", "language": "en", "format": "json"})
     # ... and the tool result goes back to the server as an OpenAI tool message for the model's next move.
     assert log.read_text().count('"POST /v1/chat/completions HTTP/1.1" 200') >= 2
-    # The loop ends in one of the two ways a user can see: a plain final answer (the last line, no call left in
-    # it, exit 0) or, where the 40-step demo adapter on the Q4_1 base ends its turn with nothing to say after a
-    # tool result (it does on some runs: its answers are half-learnt), exit 1 with the one-line reason. What the
-    # answers are worth is make eval's e2e score, not this test's.
+    # The loop ends in one of the three ways a user can see: a plain final answer (the last line, no call left in
+    # it, exit 0) or, where the 40-step demo adapter on the Q4_1 base has only half learnt its answers, exit 1
+    # with the one-line reason: it ended its turn with nothing to say after a tool result, or it kept calling
+    # tools until --max-tool-rounds (seen on the regenerated data: geocode, current, then a forecast with no
+    # days). What the answers are worth is make eval's e2e score, not this test's.
     last = captured.out.rstrip("\n").splitlines()[-1]
     if code == 0:
         assert last.strip() and "[TOOL_CALLS]" not in last and not last.startswith("[CHAT]")
     else:
-        assert code == 1 and "ended its turn without an answer after" in captured.err, captured.out + captured.err
+        reasons = ("ended its turn without an answer after", "the model keeps calling tools")
+        assert code == 1 and any(r in captured.err for r in reasons), captured.out + captured.err
     assert "Traceback" not in captured.err
