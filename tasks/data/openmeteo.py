@@ -160,10 +160,11 @@ def geocode_answer(places) -> dict:
 
 def measure_geocodes(conversations) -> dict:
     """Geocode tool messages in a data set: how many, how many name a place with an accent (as Open-Meteo
-    spells São Paulo), and how many list several places of one name."""
+    spells São Paulo), how many name a region (admin1) and with an accent ("Île-de-France"), and how many
+    list several places of one name."""
     import json
 
-    total = accented = several = 0
+    total = accented = several = regions = accented_regions = 0
     for conv in conversations:
         for m in conv["messages"]:
             if m.get("role") == "tool" and (m.get("content") or "").startswith('{"results"'):
@@ -171,4 +172,7 @@ def measure_geocodes(conversations) -> dict:
                 total += 1
                 several += len(results) > 1
                 accented += any(not r["name"].isascii() for r in results)
-    return {"results": total, "accented": accented, "several_places": several}
+                regions += any(r.get("admin1") for r in results)
+                accented_regions += any(not r.get("admin1", "").isascii() for r in results)
+    return {"results": total, "accented": accented, "several_places": several, "with_admin1": regions,
+            "accented_admin1": accented_regions}

@@ -10,7 +10,13 @@ def test_place_table_holds_open_meteo_names_with_accents_and_time_zones():
     assert len(places) > 30000
     assert places[("São Paulo", "BR")].timezone == "America/Sao_Paulo"
     assert places[("Zürich", "CH")].country == "Switzerland"
-    assert places[("Zürich", "CH")].admin1 == "Zurich"
+    assert places[("Zürich", "CH")].admin1 == "Zurich"  # GeoNames' admin1 name, as Open-Meteo gives it
+    # admin1 as Open-Meteo returns it: GeoNames' current UTF-8 names, not an ASCII or pre-2016 copy
+    assert places[("São Paulo", "BR")].admin1 == "São Paulo"
+    assert places[("Paris", "FR")].admin1 == "Île-de-France"
+    assert places[("Lunel", "FR")].admin1 == "Occitanie"
+    assert places[("Shanghai", "CN")].admin1 == "Shanghai"
+    assert sum(1 for p in gazetteer.world_places() if p.admin1) > 31000  # of 34,006 (the old ASCII source: 25,803)
     assert places[("London", "GB")].population > 7_000_000
     pops = [p.population for p in gazetteer.world_places()]
     assert pops == sorted(pops, reverse=True)
