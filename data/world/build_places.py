@@ -18,9 +18,7 @@ Run only by hand; the generator reads the written files and never downloads.
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
 import sys
 import tarfile
