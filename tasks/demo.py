@@ -45,10 +45,14 @@ E2E_NEW_TOKENS = 96
 # first 120 lines the demo learned to call on every question, abstaining on none of the real ones that name no
 # place or ask for a date no forecast reaches. Its training mix is drawn by first-turn kind instead, in these
 # shares (scenario or scenario/variant of the tags), interleaved so every stretch of steps sees each kind.
-SMOL_MIX = (("no_tool/missing_place", 9), ("multi_turn/clarify_place", 5), ("unsupported/historical", 7),
+# The weather calls are the variants whose whole conversation (call, result, call, result, answer) fits the
+# profile's max_seq_length, and smol_mix prefers the ones that do: cut at 656 tokens, none of 62 kept its final
+# answer, and the adapter never saw an answer written from a weather result (it kept calling tools end to end).
+SMOL_MIX = (("no_tool/missing_place", 11), ("multi_turn/clarify_place", 4), ("unsupported/historical", 7),
             ("error_too_many_days", 9), ("no_tool", 6), ("unsupported", 4),
-            ("geocode_then_weather", 44), ("compare", 4), ("ambiguous_place", 4), ("error_unknown_place", 3),
-            ("multi_turn/dialogue", 3), ("current", 1), ("forecast", 1))
+            ("geocode_then_weather/now", 17), ("geocode_then_weather/day", 17), ("geocode_then_weather/tonight", 5),
+            ("compare", 3), ("ambiguous_place", 4), ("error_unknown_place", 3),
+            ("multi_turn/dialogue", 3), ("current", 2), ("forecast", 2))
 
 
 
@@ -78,21 +82,31 @@ def _mix_kind(example: dict) -> str | None:
     return f"{scenario}/{variant}" if f"{scenario}/{variant}" in names else (scenario if scenario in names else None)
 
 
-def smol_mix(train: Path, out: Path, total: int) -> dict[str, int]:
+def smol_mix(train: Path, out: Path, total: int, fits=None) -> dict[str, int]:
     """Write `total` training conversations drawn from `train` in SMOL_MIX's shares (file order within a kind,
-    the kinds interleaved) to `out`; returns how many of each. Deterministic: a rerun resumes the same data."""
+    the kinds interleaved) to `out`; returns how many of each. With `fits` (example -> bool: trained whole,
+    uncut), a kind takes the conversations that fit first and the others only where too few do.
+    Deterministic: a rerun resumes the same data."""
     weight = sum(w for _, w in SMOL_MIX)
     want = {name: max(1, round(total * w / weight)) for name, w in SMOL_MIX}
     pools: dict[str, list[str]] = {name: [] for name in want}
+    spare: dict[str, list[str]] = {name: [] for name in want}  # conversations that would be cut, in file order
     with open(train, encoding="utf-8") as fh:
         for line in fh:
             if not line.strip():
                 continue
-            kind = _mix_kind(json.loads(line))
+            example = json.loads(line)
+            kind = _mix_kind(example)
             if kind and len(pools[kind]) < want[kind]:
-                pools[kind].append(line if line.endswith("\n") else line + "\n")
+                line = line if line.endswith("\n") else line + "\n"
+                if fits is None or fits(example):
+                    pools[kind].append(line)
+                elif len(spare[kind]) < want[kind]:
+                    spare[kind].append(line)
             if all(len(pools[k]) >= want[k] for k in want):
                 break
+    for kind, lines in pools.items():
+        lines.extend(spare[kind][: want[kind] - len(lines)])
     # Interleave: the i-th item of a kind with n items goes at position (i + 0.5) / n of the run.
     placed = sorted(((i + 0.5) / len(lines), name, line) for name, lines in pools.items() for i, line in enumerate(lines))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -161,15 +175,19 @@ def run(config: str, overrides: list[str], eval_examples: int | None = None, rea
         raise ui.Fail(f"{config}: the demo runs a CPU profile with model.base tiny or smollm2 "
                       f"(got profile {cfg['profile']!r}, base {kind!r}; use configs/training_config_smol.yaml or _cpu.yaml)")
     ensure_data(cfg)
+    base = train.resolve_base(cfg)
     if kind == "smollm2":
+        from tasks.train import template
+
+        tok, limit = template.load_tokenizer(base), cfg["data"]["max_seq_length"]
         mix = project_path(cfg["data"]["train"]).with_name("demo_smol_mix.jsonl")
-        counts = smol_mix(project_path(cfg["data"]["train"]), mix, cfg["data"]["max_train_examples"])
+        counts = smol_mix(project_path(cfg["data"]["train"]), mix, cfg["data"]["max_train_examples"],
+                          fits=lambda example: len(template.encode(example, tok)["input_ids"]) <= limit)
         abstain = sum(n for k, n in counts.items() if k.startswith(("no_tool/missing", "multi_turn/clarify", "unsupported/hist", "error_too")))
-        ui.info(TAG, f"Training mix: {sum(counts.values())} first turns, {abstain} of them abstentions (no place, past or beyond "
-                     f"14 days) -> {mix}")
+        ui.info(TAG, f"Training mix: {sum(counts.values())} conversations, {abstain} of them abstentions (no place, past or "
+                     f"beyond 14 days), the weather calls whole within {limit} tokens -> {mix}")
         overrides = [*overrides, f"data.train={mix}"]
         cfg = load_config(config, overrides)
-    base = train.resolve_base(cfg)
     ui.info(TAG, f"Base model: {base} ({'SmolLM2-135M-Instruct, pretrained' if kind == 'smollm2' else 'tiny Mistral, random weights'})")
     code = train.run(config, overrides)
     if code != 0:

@@ -90,3 +90,25 @@ def test_smol_mix_draws_first_turns_by_kind_and_interleaves_them(tmp_path):
     assert all(not f.get("tool_calls") for f, a in zip(first, abstain, strict=True) if a)  # abstentions answer in words
     demo.smol_mix(TRAIN, tmp_path / "again.jsonl", 140)
     assert (tmp_path / "again.jsonl").read_bytes() == out.read_bytes()
+
+
+def test_smol_mix_prefers_conversations_that_fit_whole(tmp_path):
+    """With a fit rule, each kind takes the conversations trained whole first and fills with cut ones only where
+    too few fit, so the weather calls keep the answer written from the weather result."""
+    from tasks import demo
+    from tests.helpers_smol import TRAIN
+
+    def fits(example):
+        return len(json.dumps(example, ensure_ascii=False)) <= 2400
+
+    counts = demo.smol_mix(TRAIN, tmp_path / "fit.jsonl", 140, fits=fits)
+    rows = [json.loads(line) for line in (tmp_path / "fit.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == sum(counts.values())
+    by_kind: dict[str, list[bool]] = {}
+    for r in rows:
+        by_kind.setdefault(demo._mix_kind(r), []).append(fits(r))
+    calls = by_kind["geocode_then_weather/now"]
+    assert len(calls) == counts["geocode_then_weather/now"] >= 10 and all(calls)  # plenty fit: only those are drawn
+    assert by_kind["compare"] and not any(by_kind["compare"])  # none fits: the kind is still drawn, cut
+    whole = [r for r in rows if demo._mix_kind(r) == "geocode_then_weather/now"]
+    assert all(r["messages"][-1]["role"] == "assistant" and not r["messages"][-1].get("tool_calls") for r in whole)
